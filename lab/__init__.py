@@ -1,0 +1,6 @@
+"""Decoding lab: decoder architectures x search algorithms x tasks, measured exactly."""
+
+import lab.models  # noqa: F401  (registers architectures)
+import lab.search  # noqa: F401  (registers searches and their plug-ins)
+
+__version__ = "0.1.0"

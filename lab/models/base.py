@@ -1,0 +1,142 @@
+"""The decoding interface every architecture implements, and the state it passes around.
+
+A search algorithm touches a model only through these five methods:
+
+- ``encode(src_tokens, src_lengths) -> memory``: once per sentence, never once per beam;
+- ``init_state(memory, beam_size) -> State``;
+- ``step(prev_tokens, state) -> (log_probs, state)``: ``log_probs`` is ``(B*K, V)``;
+- ``reorder(state, index) -> State``: ``index`` selects hypothesis rows (``(B*K,)``);
+- ``score(src_tokens, src_lengths, tgt_tokens, tgt_lengths) -> (B,)`` log-probabilities.
+
+Token conventions: ``pad_id=0, bos_id=1, eos_id=2`` (``SPECIALS``); batches are right-padded.
+Targets (``tgt_tokens``) hold the generated tokens without BOS, with EOS where a sentence ended.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class State:
+    """Decoder state between steps. Nothing is kept on the module.
+
+    ``hyp``: tensors with one row per hypothesis in dim 0 (``B*K``); reordered every step.
+    ``shared``: tensors with one row per *sentence* in dim 0 (``B``), identical for all beams of
+    a sentence (encoder memory, cross-attention keys/values); never copied per beam and only
+    touched when sentences leave the batch. ``beam_size`` = K; ``step`` counts decoded tokens.
+    """
+
+    hyp: dict[str, Tensor]
+    shared: dict[str, Tensor]
+    beam_size: int
+    step: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def reorder(self, index: Tensor) -> State:
+        """Select hypothesis rows: ``index`` is ``(N',)`` into the current ``B*K`` rows."""
+        return replace(self, hyp={k: v.index_select(0, index) for k, v in self.hyp.items()})
+
+    def select_sentences(self, keep: Tensor) -> State:
+        """Keep only sentences ``keep`` (``(B',)`` indices into the current B sentences)."""
+        k = self.beam_size
+        rows = (keep[:, None] * k + torch.arange(k, device=keep.device)).reshape(-1)  # (B'*K,)
+        return replace(
+            self,
+            hyp={n: v.index_select(0, rows) for n, v in self.hyp.items()},
+            shared={n: v.index_select(0, keep) for n, v in self.shared.items()},
+        )
+
+
+class DecoderModel(nn.Module, ABC):
+    """Base class of every architecture: the decoding interface plus teacher forcing."""
+
+    pad_id: int = PAD_ID
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int) -> None:
+        super().__init__()
+        self.src_vocab_size = src_vocab_size
+        self.tgt_vocab_size = tgt_vocab_size
+
+    @property
+    def max_positions(self) -> int | None:
+        """Longest target (in tokens) the model can decode, or None for unbounded."""
+        return None
+
+    # --- decoding interface -------------------------------------------------------------
+    @abstractmethod
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        """Encode a batch of sources ``(B, S)`` once; returns per-sentence tensors (dim 0 = B)."""
+
+    @abstractmethod
+    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+        """Start decoding ``beam_size`` hypotheses per sentence."""
+
+    @abstractmethod
+    def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """Feed ``prev_tokens`` ``(B*K,)``; return log-probabilities ``(B*K, V)`` and new state."""
+
+    def reorder(self, state: State, index: Tensor) -> State:
+        """Reorder hypotheses; generic because every per-hypothesis leaf has rows in dim 0."""
+        return state.reorder(index)
+
+    # --- teacher forcing ------------------------------------------------------------------
+    @abstractmethod
+    def forward(
+        self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor
+    ) -> Tensor:
+        """Teacher-forced logits ``(B, T, V)`` for decoder inputs ``prev_tokens`` ``(B, T)``."""
+
+    def token_log_probs(
+        self, src_tokens: Tensor, src_lengths: Tensor, tgt_tokens: Tensor
+    ) -> Tensor:
+        """Log-probability of every target token ``(B, T)`` (0 at padding)."""
+        prev = shift_right(tgt_tokens, self.bos_id, self.pad_id)  # (B, T)
+        logits = self.forward(src_tokens, src_lengths, prev)  # (B, T, V)
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        out = lp.gather(-1, tgt_tokens.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # (B, T)
+        return out.masked_fill(tgt_tokens.eq(self.pad_id), 0.0)
+
+    def score(
+        self,
+        src_tokens: Tensor,
+        src_lengths: Tensor,
+        tgt_tokens: Tensor,
+        tgt_lengths: Tensor | None = None,
+    ) -> Tensor:
+        """Total log-probability of each target ``(B,)``: natural log, EOS included if present.
+
+        ``tgt_tokens`` ``(B, T)`` is right-padded with ``pad_id``; ``tgt_lengths`` is implied by
+        the padding when omitted.
+        """
+        if tgt_lengths is not None:
+            pos = torch.arange(tgt_tokens.size(1), device=tgt_tokens.device)
+            tgt_tokens = tgt_tokens.masked_fill(pos[None, :] >= tgt_lengths[:, None], self.pad_id)
+        return self.token_log_probs(src_tokens, src_lengths, tgt_tokens).sum(-1)
+
+
+def shift_right(tgt_tokens: Tensor, bos_id: int, pad_id: int) -> Tensor:
+    """Decoder inputs for teacher forcing: ``[BOS, y_1, ..., y_{T-1}]`` ``(B, T)``."""
+    bos = torch.full_like(tgt_tokens[:, :1], bos_id)
+    return torch.cat([bos, tgt_tokens[:, :-1]], dim=1).masked_fill(
+        torch.cat([torch.zeros_like(bos, dtype=torch.bool), tgt_tokens[:, :-1].eq(pad_id)], 1),
+        pad_id,
+    )
+
+
+def padding_mask(lengths: Tensor, max_len: int) -> Tensor:
+    """``True`` at real tokens: ``(B, max_len)``."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

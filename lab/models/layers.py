@@ -1,0 +1,120 @@
+"""Transformer building blocks shared by the encoder-decoder and the decoder-only models."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def sinusoidal_table(n_positions: int, dim: int) -> Tensor:
+    """Vaswani et al. (2017) position encodings ``(n_positions, dim)``."""
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    inv = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(n_positions, dim)
+    table[:, 0::2] = torch.sin(pos * inv)
+    table[:, 1::2] = torch.cos(pos * inv[: dim // 2])
+    return table
+
+
+class Positions(nn.Module):
+    """Sinusoidal (fixed) or learned position embeddings, looked up by explicit position ids."""
+
+    def __init__(self, kind: str, n_positions: int, dim: int) -> None:
+        super().__init__()
+        if kind not in ("sinusoidal", "learned"):
+            raise ValueError(f"positions must be 'sinusoidal' or 'learned', not {kind!r}")
+        self.n_positions = n_positions
+        if kind == "learned":
+            self.table = nn.Embedding(n_positions, dim)
+        else:
+            self.register_buffer("fixed", sinusoidal_table(n_positions, dim), persistent=False)
+            self.table = None
+
+    def forward(self, positions: Tensor) -> Tensor:
+        if self.table is not None:
+            return self.table(positions)
+        return self.fixed[positions]
+
+
+def split_heads(x: Tensor, n_heads: int) -> Tensor:
+    """``(N, T, D) -> (N, H, T, D/H)``."""
+    n, t, d = x.shape
+    return x.view(n, t, n_heads, d // n_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """``(N, H, T, Dh) -> (N, T, H*Dh)``."""
+    n, h, t, dh = x.shape
+    return x.transpose(1, 2).reshape(n, t, h * dh)
+
+
+class Attention(nn.Module):
+    """Multi-head attention softmax(QK^T/sqrt(d_k))V through torch's fused SDPA kernel."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"d_model={dim} is not divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.dropout = dropout
+
+    def project_kv(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values ``(N, H, T, Dh)`` of ``x`` ``(N, T, D)``; cacheable."""
+        return split_heads(self.k(x), self.n_heads), split_heads(self.v(x), self.n_heads)
+
+    def attend(self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """``query`` ``(N, Tq, D)`` against cached ``k, v`` ``(N, H, Tk, Dh)``; mask True=keep."""
+        q = split_heads(self.q(query), self.n_heads)  # (N, H, Tq, Dh)
+        p = self.dropout if self.training else 0.0
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return self.out(merge_heads(o))  # (N, Tq, D)
+
+    def attend_beams(self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor, beam: int) -> Tensor:
+        """One decoding step of ``B*K`` hypotheses against per-sentence ``k, v`` ``(B, H, S, Dh)``.
+
+        The K beams of a sentence become K query positions of that sentence, so encoder keys
+        and values are shared by the beams instead of copied K times.
+        """
+        nk = query.size(0)  # B*K
+        q = self.q(query).view(nk // beam, beam, -1)  # (B, K, D)
+        q = split_heads(q, self.n_heads)  # (B, H, K, Dh)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, K, Dh)
+        return self.out(merge_heads(o).reshape(nk, 1, -1))  # (B*K, 1, D)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class Residual(nn.Module):
+    """``x + dropout(f(norm(x)))`` (pre-norm) or ``norm(x + dropout(f(x)))`` (post-norm)."""
+
+    def __init__(self, dim: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+        self.pre_norm = pre_norm
+
+    def forward(self, x: Tensor, fn) -> Tensor:  # noqa: ANN001 - fn: Tensor -> Tensor
+        if self.pre_norm:
+            return x + self.drop(fn(self.norm(x)))
+        return self.norm(x + self.drop(fn(x)))
+
+
+def causal_mask(t: int, device: torch.device) -> Tensor:
+    """``(T, T)`` boolean, True where query i may attend key j (j <= i)."""
+    return torch.ones(t, t, dtype=torch.bool, device=device).tril()

@@ -1,0 +1,149 @@
+"""Encoder-decoder Transformer (Vaswani et al., 2017) with an incremental key/value cache."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from lab.models.base import DecoderModel, State, padding_mask
+from lab.models.layers import Attention, FeedForward, Positions, Residual, causal_mask
+from lab.registry import MODELS
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d: int, heads: int, ff: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.attn = Attention(d, heads, dropout)
+        self.ff = FeedForward(d, ff, dropout)
+        self.r1 = Residual(d, dropout, pre_norm)
+        self.r2 = Residual(d, dropout, pre_norm)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        x = self.r1(x, lambda h: self.attn.attend(h, *self.attn.project_kv(h), mask))
+        return self.r2(x, self.ff)
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention, encoder-decoder attention, feed-forward."""
+
+    def __init__(self, d: int, heads: int, ff: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.self_attn = Attention(d, heads, dropout)
+        self.cross_attn = Attention(d, heads, dropout)
+        self.ff = FeedForward(d, ff, dropout)
+        self.r1 = Residual(d, dropout, pre_norm)
+        self.r2 = Residual(d, dropout, pre_norm)
+        self.r3 = Residual(d, dropout, pre_norm)
+
+    def forward(self, x: Tensor, mem_kv: tuple[Tensor, Tensor], src_mask: Tensor) -> Tensor:
+        """Teacher forcing over the whole target ``x`` ``(B, T, D)``."""
+        causal = causal_mask(x.size(1), x.device)  # (T, T)
+        x = self.r1(x, lambda h: self.self_attn.attend(h, *self.self_attn.project_kv(h), causal))
+        x = self.r2(x, lambda h: self.cross_attn.attend(h, *mem_kv, src_mask))
+        return self.r3(x, self.ff)
+
+    def step(
+        self, x: Tensor, cache: dict[str, Tensor], shared: dict[str, Tensor], i: int, beam: int
+    ) -> Tensor:
+        """One token per hypothesis ``x`` ``(B*K, 1, D)``; appends to the self-attention cache."""
+
+        def self_attend(h: Tensor) -> Tensor:
+            k, v = self.self_attn.project_kv(h)  # (B*K, H, 1, Dh)
+            cache[f"k{i}"] = torch.cat([cache[f"k{i}"], k], dim=2)  # (B*K, H, t+1, Dh)
+            cache[f"v{i}"] = torch.cat([cache[f"v{i}"], v], dim=2)
+            return self.self_attn.attend(h, cache[f"k{i}"], cache[f"v{i}"], None)
+
+        x = self.r1(x, self_attend)
+        x = self.r2(
+            x,
+            lambda h: self.cross_attn.attend_beams(
+                h, shared[f"ck{i}"], shared[f"cv{i}"], shared["src_mask"], beam
+            ),
+        )
+        return self.r3(x, self.ff)
+
+
+@MODELS.register("transformer")
+class Transformer(DecoderModel):
+    """Encoder-decoder Transformer: masked self-attn, enc-dec attn, feed-forward; KV cache."""
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        d_model: int = 256,
+        n_heads: int = 8,
+        enc_layers: int = 3,
+        dec_layers: int = 3,
+        d_ff: int = 512,
+        dropout: float = 0.1,
+        pre_norm: bool = True,
+        positions: str = "sinusoidal",
+        tie_embeddings: bool = True,
+        max_positions: int = 512,
+    ) -> None:
+        super().__init__(src_vocab_size, tgt_vocab_size)
+        self.d_model, self.n_heads, self._max_positions = d_model, n_heads, max_positions
+        self.src_embed = nn.Embedding(src_vocab_size, d_model, padding_idx=self.pad_id)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model, padding_idx=self.pad_id)
+        self.positions = Positions(positions, max_positions, d_model)
+        self.drop = nn.Dropout(dropout)
+        args = (d_model, n_heads, d_ff, dropout, pre_norm)
+        self.encoder = nn.ModuleList(EncoderLayer(*args) for _ in range(enc_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(*args) for _ in range(dec_layers))
+        self.enc_norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
+        self.dec_norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
+        self.out = nn.Linear(d_model, tgt_vocab_size, bias=False)
+        if tie_embeddings:
+            self.out.weight = self.tgt_embed.weight
+        self.scale = math.sqrt(d_model)
+        for name, p in self.named_parameters():
+            if p.dim() > 1 and "embed" not in name:
+                nn.init.xavier_uniform_(p)
+        nn.init.normal_(self.src_embed.weight, std=d_model**-0.5)
+        nn.init.normal_(self.tgt_embed.weight, std=d_model**-0.5)
+
+    @property
+    def max_positions(self) -> int:
+        return self._max_positions
+
+    def _embed(self, table: nn.Embedding, tokens: Tensor, start: int = 0) -> Tensor:
+        pos = torch.arange(start, start + tokens.size(1), device=tokens.device)
+        return self.drop(table(tokens) * self.scale + self.positions(pos)[None])  # (N, T, D)
+
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        mask = padding_mask(src_lengths, src_tokens.size(1))[:, None, None, :]  # (B, 1, 1, S)
+        x = self._embed(self.src_embed, src_tokens)  # (B, S, D)
+        for layer in self.encoder:
+            x = layer(x, mask)
+        return {"memory": self.enc_norm(x), "src_mask": mask}
+
+    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+        mem = memory["memory"]  # (B, S, D)
+        n, dh = mem.size(0) * beam_size, self.d_model // self.n_heads
+        shared: dict[str, Tensor] = {"src_mask": memory["src_mask"]}
+        hyp: dict[str, Tensor] = {}
+        for i, layer in enumerate(self.decoder):
+            shared[f"ck{i}"], shared[f"cv{i}"] = layer.cross_attn.project_kv(mem)  # (B,H,S,Dh)
+            empty = mem.new_zeros(n, self.n_heads, 0, dh)  # (B*K, H, 0, Dh)
+            hyp[f"k{i}"], hyp[f"v{i}"] = empty, empty
+        return State(hyp=hyp, shared=shared, beam_size=beam_size)
+
+    def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        x = self._embed(self.tgt_embed, prev_tokens[:, None], start=state.step)  # (B*K, 1, D)
+        cache = dict(state.hyp)
+        for i, layer in enumerate(self.decoder):
+            x = layer.step(x, cache, state.shared, i, state.beam_size)
+        logits = self.out(self.dec_norm(x[:, 0]))  # (B*K, V)
+        new = State(hyp=cache, shared=state.shared, beam_size=state.beam_size, step=state.step + 1)
+        return torch.log_softmax(logits.float(), dim=-1), new
+
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+        memory = self.encode(src_tokens, src_lengths)
+        x = self._embed(self.tgt_embed, prev_tokens)  # (B, T, D)
+        for layer in self.decoder:
+            kv = layer.cross_attn.project_kv(memory["memory"])
+            x = layer(x, kv, memory["src_mask"])
+        return self.out(self.dec_norm(x))  # (B, T, V)

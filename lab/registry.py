@@ -1,0 +1,106 @@
+"""Plugin registries: one per plugin kind, filled by decorators and Python entry points.
+
+A plugin registers itself with ``@REGISTRY.register("name")`` in its own module (imported by
+the package ``__init__``); an installed package adds plugins through the entry-point group
+``lab.<kind>`` (e.g. ``[project.entry-points."lab.model"] mymodel = "pkg.mod:MyModel"``).
+Unknown names fail with the valid names and a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from lab.errors import LabError
+
+T = TypeVar("T")
+
+
+class UnknownPluginError(LabError):
+    """A plugin name that no registry entry answers to."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    name: str
+    obj: T
+    description: str
+
+
+def _first_doc_line(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+class Registry(Generic[T]):
+    """Name -> plugin (a class or factory) for one plugin kind."""
+
+    def __init__(self, kind: str, description: str) -> None:
+        self.kind = kind
+        self.description = description
+        self.group = f"lab.{kind}"
+        self._entries: dict[str, Entry[T]] = {}
+        self._entry_points_loaded = False
+
+    def register(self, name: str, description: str | None = None) -> Callable[[T], T]:
+        """Decorator: register ``obj`` under ``name`` (description: its docstring's first line)."""
+
+        def deco(obj: T) -> T:
+            if name in self._entries and self._entries[name].obj is not obj:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = Entry(name, obj, description or _first_doc_line(obj))
+            return obj
+
+        return deco
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for ep in entry_points(group=self.group):
+            if ep.name not in self._entries:
+                obj = ep.load()
+                self._entries[ep.name] = Entry(ep.name, obj, _first_doc_line(obj))
+
+    def names(self) -> list[str]:
+        self._load_entry_points()
+        return sorted(self._entries)
+
+    def entries(self) -> Iterator[Entry[T]]:
+        for name in self.names():
+            yield self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        self._load_entry_points()
+        return name in self._entries
+
+    def get(self, name: str) -> T:
+        self._load_entry_points()
+        if name not in self._entries:
+            raise UnknownPluginError(unknown_name_message(self.kind, name, self.names()))
+        return self._entries[name].obj
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name)(*args, **kwargs)  # type: ignore[operator]
+
+
+def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown {kind} '{name}'.{hint} Valid choices: {', '.join(valid)}."
+
+
+MODELS: Registry[Any] = Registry("model", "decoder architectures (encode/step/reorder/score)")
+SEARCHES: Registry[Any] = Registry("search", "search algorithms: search(model, batch) -> n-best")
+PENALTIES: Registry[Any] = Registry("penalty", "length penalties / final scorers for beam search")
+STOP_RULES: Registry[Any] = Registry("stop_rule", "when beam search may stop for a sentence")
+PROCESSORS: Registry[Any] = Registry("processor", "logits processors applied at every step")
+TASKS: Registry[Any] = Registry("task", "tasks: data splits, references and default metrics")
+METRICS: Registry[Any] = Registry("metric", "corpus metrics over hypotheses and references")
+
+ALL: dict[str, Registry[Any]] = {
+    r.kind: r for r in (MODELS, SEARCHES, PENALTIES, STOP_RULES, PROCESSORS, TASKS, METRICS)
+}
