@@ -27,8 +27,9 @@ class TableModel(DecoderModel):
     def dist(self, prefix: tuple[int, ...]) -> Tensor:
         out = torch.full((self.tgt_vocab_size,), float("-inf"))
         if prefix not in self.table:
-            return out.index_fill(0, torch.arange(EOS, self.tgt_vocab_size),
-                                  -math.log(self.tgt_vocab_size - EOS))
+            return out.index_fill(
+                0, torch.arange(EOS, self.tgt_vocab_size), -math.log(self.tgt_vocab_size - EOS)
+            )
         for tok, p in self.table[prefix].items():
             out[tok] = math.log(p)
         return out
@@ -38,8 +39,9 @@ class TableModel(DecoderModel):
 
     def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
         n = memory["lengths"].size(0) * beam_size
-        return State(hyp={"prefix": torch.zeros(n, 0, dtype=torch.long)}, shared=memory,
-                     beam_size=beam_size)
+        return State(
+            hyp={"prefix": torch.zeros(n, 0, dtype=torch.long)}, shared=memory, beam_size=beam_size
+        )
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         prefix = state.hyp["prefix"]
@@ -51,5 +53,5 @@ class TableModel(DecoderModel):
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
         rows = []
         for seq in prev_tokens.tolist():
-            rows.append(torch.stack([self.dist(tuple(seq[1:i + 1])) for i in range(len(seq))]))
+            rows.append(torch.stack([self.dist(tuple(seq[1 : i + 1])) for i in range(len(seq))]))
         return torch.stack(rows)  # log-probs are valid logits

@@ -91,9 +91,7 @@ class DecoderModel(nn.Module, ABC):
 
     # --- teacher forcing ------------------------------------------------------------------
     @abstractmethod
-    def forward(
-        self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor
-    ) -> Tensor:
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
         """Teacher-forced logits ``(B, T, V)`` for decoder inputs ``prev_tokens`` ``(B, T)``."""
 
     def token_log_probs(

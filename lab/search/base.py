@@ -63,8 +63,9 @@ class SearchOutput:
 
 
 class Search(Protocol):
-    def __call__(self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor) -> SearchOutput:
-        ...
+    def __call__(
+        self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor
+    ) -> SearchOutput: ...
 
 
 def max_lengths(src_lengths: Tensor, a: float, b: int, model: DecoderModel) -> Tensor:
@@ -77,5 +78,7 @@ def max_lengths(src_lengths: Tensor, a: float, b: int, model: DecoderModel) -> T
 
 def check_positive(name: str, value: int, minimum: int = 1) -> int:
     if int(value) < minimum:
-        raise LabError(f"search.{name} must be >= {minimum}, got {value}; set search.{name}=1 or more.")
+        raise LabError(
+            f"search.{name} must be >= {minimum}, got {value}; set search.{name}=1 or more."
+        )
     return int(value)

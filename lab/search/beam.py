@@ -34,7 +34,7 @@ class Pool:
         self.k, self.max_len, self.pad = k, max_len, pad
 
     def add(self, score: Tensor, logp: Tensor, tokens: Tensor) -> None:
-        """Merge candidates ``score, logp`` ``(n, C)`` with tokens ``(n, C, t)``; keep the best K."""
+        """Merge candidates ``score, logp`` ``(n, C)``, tokens ``(n, C, t)``; keep the best K."""
         n, c, t = tokens.shape
         padded = tokens.new_full((n, c, self.max_len), self.pad)
         padded[:, :, :t] = tokens
@@ -52,8 +52,11 @@ class Pool:
     def hypotheses(self, i: int, nbest: int, eos: int) -> list[Hypothesis]:
         out = []
         for s, lp, n, toks in zip(
-            self.score[i, :nbest].tolist(), self.logp[i, :nbest].tolist(),
-            self.length[i, :nbest].tolist(), self.tokens[i, :nbest].tolist(), strict=True,
+            self.score[i, :nbest].tolist(),
+            self.logp[i, :nbest].tolist(),
+            self.length[i, :nbest].tolist(),
+            self.tokens[i, :nbest].tolist(),
+            strict=True,
         ):
             if s == NEG_INF:
                 break
@@ -80,14 +83,18 @@ class BeamSearch:
         self.k = check_positive("beam_size", beam_size)
         self.nbest = check_positive("nbest", nbest)
         if self.nbest > self.k:
-            raise LabError(f"search.nbest={nbest} exceeds search.beam_size={beam_size}; "
-                           "set nbest <= beam_size.")
+            raise LabError(
+                f"search.nbest={nbest} exceeds search.beam_size={beam_size}; "
+                "set nbest <= beam_size."
+            )
         self.max_len_a, self.max_len_b = float(max_len_a), check_positive("max_len_b", max_len_b, 0)
         self.min_len, self.processor_specs = int(min_len), processors
         self.stop_rule = STOP_RULES.build(stop_rule)
         self.penalty = PENALTIES.build(penalty, alpha=alpha)
 
-    def __call__(self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor) -> SearchOutput:
+    def __call__(
+        self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor
+    ) -> SearchOutput:
         with torch.inference_mode():
             return self._search(model, src_tokens, src_lengths)
 
@@ -128,18 +135,33 @@ class BeamSearch:
             new_eos = is_eos & top_s.isfinite() & (ranks[: top_s.size(1)] < k)  # (n, 2K)
             new_cut = at_limit[:, None] & live_s.isfinite()  # (n, K)
             if new_eos.any() or new_cut.any():
-                cand_s = torch.cat([top_s.masked_fill(~new_eos, NEG_INF),
-                                    live_s.masked_fill(~new_cut, NEG_INF)], dim=1)  # (n, 3K)
+                cand_s = torch.cat(
+                    [top_s.masked_fill(~new_eos, NEG_INF), live_s.masked_fill(~new_cut, NEG_INF)],
+                    dim=1,
+                )  # (n, 3K)
                 prefix = tokens.view(n, k, t - 1)
                 src_b = torch.cat([beam_i, live_b], dim=1)  # (n, 3K)
-                seqs = torch.cat([
-                    prefix.gather(1, src_b[:, :, None].expand(-1, -1, t - 1)),
-                    torch.cat([tok, live_tok], dim=1)[:, :, None],
-                ], dim=2)  # (n, 3K, t)
-                pool.add(self.penalty(cand_s, t).masked_fill(cand_s.isinf(), NEG_INF),
-                         torch.cat([top_raw, live_raw], dim=1), seqs)
-            view = StopView(k, pool.score.isfinite().sum(1), pool.score[:, -1], live_s[:, 0],
-                            t, limit[alive], self.penalty)
+                seqs = torch.cat(
+                    [
+                        prefix.gather(1, src_b[:, :, None].expand(-1, -1, t - 1)),
+                        torch.cat([tok, live_tok], dim=1)[:, :, None],
+                    ],
+                    dim=2,
+                )  # (n, 3K, t)
+                pool.add(
+                    self.penalty(cand_s, t).masked_fill(cand_s.isinf(), NEG_INF),
+                    torch.cat([top_raw, live_raw], dim=1),
+                    seqs,
+                )
+            view = StopView(
+                k,
+                pool.score.isfinite().sum(1),
+                pool.score[:, -1],
+                live_s[:, 0],
+                t,
+                limit[alive],
+                self.penalty,
+            )
             done = self.stop_rule(view) | at_limit | live_s[:, 0].isinf()  # (n,)
             rows = (torch.arange(n, device=dev)[:, None] * k + live_b).view(-1)  # (n*K,)
             state = model.reorder(state, rows)
@@ -166,7 +188,9 @@ class Beam(BeamSearch):
     def __init__(self, **kwargs) -> None:  # noqa: ANN003 - the BeamSearch arguments
         for key in ("penalty", "alpha"):
             if key in kwargs:
-                raise LabError(f"search=beam has no '{key}'; use search=beam_lp for a length penalty.")
+                raise LabError(
+                    f"search=beam has no '{key}'; use search=beam_lp for a length penalty."
+                )
         super().__init__(**kwargs)
 
 

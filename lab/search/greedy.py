@@ -27,7 +27,9 @@ class Greedy:
         self.max_len_a, self.max_len_b = float(max_len_a), check_positive("max_len_b", max_len_b, 0)
         self.min_len, self.processor_specs = int(min_len), processors
 
-    def __call__(self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor) -> SearchOutput:
+    def __call__(
+        self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor
+    ) -> SearchOutput:
         procs = build_processors(self.processor_specs, self.min_len, [model.pad_id, model.bos_id])
         n_sent = src_tokens.size(0)
         cost = Cost(sentences=n_sent, model_calls=1)
@@ -57,8 +59,11 @@ class Greedy:
                     continue
                 idx = done.nonzero().squeeze(1)
                 for i, seq, lp, sc in zip(
-                    alive[idx].tolist(), tokens[idx].tolist(), raw_sum[idx].tolist(),
-                    score_sum[idx].tolist(), strict=True,
+                    alive[idx].tolist(),
+                    tokens[idx].tolist(),
+                    raw_sum[idx].tolist(),
+                    score_sum[idx].tolist(),
+                    strict=True,
                 ):
                     results[i] = [Hypothesis(tuple(seq), lp, sc, len(seq), seq[-1] == model.eos_id)]
                 keep = (~done).nonzero().squeeze(1)  # (n',)

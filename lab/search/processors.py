@@ -40,7 +40,9 @@ class MinLength:
     def __call__(self, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor:
         if step >= self.min_len:
             return log_probs
-        return log_probs.index_fill(1, torch.tensor([self.eos_id], device=log_probs.device), NEG_INF)
+        return log_probs.index_fill(
+            1, torch.tensor([self.eos_id], device=log_probs.device), NEG_INF
+        )
 
 
 @PROCESSORS.register("no_repeat_ngram")

@@ -103,6 +103,13 @@ def open_text(path: str | Path) -> TextIO:
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """The lines of a (possibly gzipped) text file without their line ends."""
-    with open_text(path) as f:
-        return [line.rstrip("\r\n") for line in f]
+    """The lines of a (possibly gzipped) text file without their line ends.
+
+    A file that cannot be read or decoded (e.g. a damaged download) is a ``LabError``.
+    """
+    try:
+        with open_text(path) as f:
+            return [line.rstrip("\r\n") for line in f]
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise LabError(f"cannot read {path} ({reason}); replace or delete the file") from None

@@ -1,0 +1,97 @@
+"""Checkpoints: the cache key of a trained model, and saving/loading with clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab.errors import LabError
+from lab.models.base import DecoderModel
+from lab.registry import MODELS
+
+FORMAT = 1
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """A short stable hash of everything that changes the trained weights."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_model(name: str, args: dict[str, Any], src_vocab: int, tgt_vocab: int) -> DecoderModel:
+    try:
+        return MODELS.build(name, src_vocab, tgt_vocab, **args)
+    except TypeError as e:
+        raise LabError(
+            f"model={name} does not take these options ({e}); "
+            f"see conf/model/{name}.yaml for its keys."
+        ) from e
+    except ValueError as e:
+        raise LabError(f"model={name}: {e}") from e
+
+
+def save_model(
+    model: DecoderModel, name: str, args: dict[str, Any], path: Path, meta: dict[str, Any]
+) -> None:
+    atomic_torch_save(
+        {
+            "format": FORMAT,
+            "model": name,
+            "args": args,
+            "src_vocab": model.src_vocab_size,
+            "tgt_vocab": model.tgt_vocab_size,
+            "state_dict": model.state_dict(),
+            "meta": meta,
+        },
+        path,
+    )
+
+
+def load_model(
+    path: Path, name: str | None = None, args: dict[str, Any] | None = None
+) -> tuple[DecoderModel, dict[str, Any]]:
+    """Load a checkpoint; with ``name``/``args``, insist it matches the configured model."""
+    path = Path(path)
+    fix = f"delete {path} to retrain, or point checkpoint= at a checkpoint of this model"
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+            raise ValueError("not a lab checkpoint")
+    except FileNotFoundError as e:
+        raise LabError(f"checkpoint {path} does not exist; {fix}.") from e
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise LabError(f"checkpoint {path} is unreadable ({type(e).__name__}); {fix}.") from e
+    if name is not None and (ckpt["model"] != name or (args is not None and ckpt["args"] != args)):
+        raise LabError(
+            f"checkpoint {path} holds model={ckpt['model']} {ckpt['args']}, not the "
+            f"configured model={name} {args}; {fix}."
+        )
+    model = build_model(ckpt["model"], ckpt["args"], ckpt["src_vocab"], ckpt["tgt_vocab"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise LabError(f"checkpoint {path} does not fit model={ckpt['model']}; {fix}.") from e
+    return model.eval(), ckpt.get("meta", {})

@@ -1,0 +1,109 @@
+"""The ``lab`` command: ``run`` (Hydra), ``list``, ``report``, ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from lab.errors import LabError
+
+USAGE = """usage: lab <command> [args]
+
+commands:
+  run [OVERRIDES]      run one experiment; -m/--multirun for a sweep (every Hydra flag works)
+  list [KIND]          registered plugins with a one-line description
+  report [RUN_DIRS]    tables (md/csv/tex) and a plot from run directories
+  bench [--quick]      speed of search against the model's own forward passes
+"""
+
+
+def cmd_list(argv: list[str]) -> None:
+    import lab  # noqa: F401
+    import lab.metrics  # noqa: F401
+    import lab.tasks  # noqa: F401
+    from lab.registry import ALL, unknown_name_message
+
+    p = argparse.ArgumentParser(prog="lab list", description="List registered plugins.")
+    p.add_argument("kind", nargs="?", help=f"one of: {', '.join(ALL)}")
+    args = p.parse_args(argv)
+    if args.kind and args.kind not in ALL:
+        raise LabError(unknown_name_message("plugin kind", args.kind, list(ALL)))
+    for kind, reg in ALL.items():
+        if args.kind and kind != args.kind:
+            continue
+        print(f"{kind}: {reg.description}")
+        for e in reg.entries():
+            print(f"  {e.name:<16} {e.description}")
+
+
+def cmd_report(argv: list[str]) -> None:
+    from pathlib import Path
+
+    from lab.report import SkippedRunWarning, report
+
+    p = argparse.ArgumentParser(prog="lab report", description="Tables and plots from runs.")
+    p.add_argument("paths", nargs="*", default=["multirun"], help="run or sweep directories")
+    p.add_argument("--out", default="reports", help="output directory (default: reports/)")
+    p.add_argument("--metric", default="bleu")
+    p.add_argument("--rows", default="model", help="comma-separated config keys")
+    p.add_argument("--cols", default="search", help="comma-separated config keys")
+    p.add_argument("--x", default=None, help="numeric key for the plot's x axis")
+    p.add_argument("--hue", default=None, help="key: one line per value")
+    p.add_argument("--name", default="report", help="file name prefix")
+    a = p.parse_args(argv)
+
+    def split(s: str) -> tuple[str, ...]:
+        return tuple(x for x in s.split(",") if x)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedRunWarning)
+        paths = report(
+            [Path(x) for x in a.paths],
+            Path(a.out),
+            metric=a.metric,
+            rows=split(a.rows),
+            cols=split(a.cols),
+            x=a.x,
+            hue=a.hue,
+            name=a.name,
+        )
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    for path in paths:
+        print(path)
+
+
+def cmd_run(argv: list[str]) -> None:
+    from lab.app import main as hydra_main
+
+    sys.argv = ["lab", *argv]
+    hydra_main()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    cmd, rest = argv[0], argv[1:]
+    commands = {"run": cmd_run, "list": cmd_list, "report": cmd_report}
+    try:
+        from lab.bench import cmd_bench
+
+        commands["bench"] = cmd_bench
+    except ImportError:
+        pass
+    try:
+        if cmd not in commands:
+            from lab.registry import unknown_name_message
+
+            raise LabError(unknown_name_message("command", cmd, sorted(commands)))
+        commands[cmd](rest)
+    except LabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Translation metrics through sacrebleu: BLEU, chrF and TER (corpus level).
+
+sacrebleu takes references as *streams* (stream j holds the j-th reference of every example).
+``refs[i]`` may hold a different number of references per example: shorter lists are padded
+with ``None``, which sacrebleu skips, so every example is scored against all of its own
+references (the signature then reads ``nrefs:var``).
+"""
+
+from __future__ import annotations
+
+from sacrebleu.metrics import BLEU, CHRF, TER
+
+from lab.metrics.stats import MetricValues, check_inputs
+from lab.registry import METRICS
+
+
+def ref_streams(refs: list[list[str]]) -> list[list[str | None]]:
+    """Transpose per-example reference lists into sacrebleu streams, padding with ``None``."""
+    width = max(len(r) for r in refs)
+    return [[r[j] if j < len(r) else None for r in refs] for j in range(width)]
+
+
+@METRICS.register("bleu")
+class Bleu:
+    """sacrebleu corpus BLEU (detokenized, cased) and tokenized lowercased BLEU.
+
+    Keys: ``bleu`` and ``bleu_signature`` (sacrebleu defaults: 13a tokenization, cased, exp
+    smoothing); ``bleu_bp``, ``bleu_sys_len``, ``bleu_ref_len`` (brevity penalty and corpus
+    lengths in 13a tokens); ``bleu_tok_lc`` and ``bleu_tok_lc_signature``: lowercased BLEU over
+    13a tokens, which approximates the tokenized lowercased BLEU (spaCy/Moses tokens,
+    multi-bleu.perl) that published Multi30k tables report.
+    """
+
+    def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
+        check_inputs(hyps, refs, "bleu")
+        streams = ref_streams(refs)
+        cased = BLEU()
+        score = cased.corpus_score(hyps, streams)
+        lower = BLEU(lowercase=True, tokenize="13a")
+        score_lc = lower.corpus_score(hyps, streams)
+        return {
+            "bleu": float(score.score),
+            "bleu_signature": str(cased.get_signature()),
+            "bleu_bp": float(score.bp),
+            "bleu_sys_len": float(score.sys_len),
+            "bleu_ref_len": float(score.ref_len),
+            "bleu_tok_lc": float(score_lc.score),
+            "bleu_tok_lc_signature": str(lower.get_signature()),
+        }
+
+
+@METRICS.register("chrf")
+class Chrf:
+    """sacrebleu corpus chrF (character 6-grams, beta 2).
+
+    Keys: ``chrf``, ``chrf_signature``.
+    """
+
+    def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
+        check_inputs(hyps, refs, "chrf")
+        metric = CHRF()
+        score = metric.corpus_score(hyps, ref_streams(refs))
+        return {"chrf": float(score.score), "chrf_signature": str(metric.get_signature())}
+
+
+@METRICS.register("ter")
+class Ter:
+    """sacrebleu corpus TER (translation edit rate; lower is better).
+
+    Keys: ``ter``, ``ter_signature``.
+    """
+
+    def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
+        check_inputs(hyps, refs, "ter")
+        metric = TER()
+        score = metric.corpus_score(hyps, ref_streams(refs))
+        return {"ter": float(score.score), "ter_signature": str(metric.get_signature())}

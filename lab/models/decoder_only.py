@@ -1,0 +1,231 @@
+"""Decoder-only Transformer prefix LM: reads the source as a prefix, then continues with the target.
+
+One embedding table covers both vocabularies (source ids are offset by ``tgt_vocab_size``), so
+source and target may use different vocabularies; the output layer predicts target tokens only.
+The sequence is ``[src_1..src_S] [BOS y_1 ... y_{T-1}]``; prefix positions attend to every real
+prefix token (bidirectional), target positions attend to the real prefix and causally to the
+targets. Positions count real tokens only (target t of sentence b sits at ``src_len_b + t``),
+so the padding of a batch changes nothing.
+
+Decoding runs the prefix once per sentence (``encode``) and keeps its per-layer keys/values in
+``State.shared``; each hypothesis only caches the keys/values of its own target tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lab.models.base import DecoderModel, State, padding_mask
+from lab.models.layers import (
+    Attention,
+    FeedForward,
+    Positions,
+    Residual,
+    causal_mask,
+    merge_heads,
+    split_heads,
+)
+from lab.registry import MODELS
+
+
+def prefix_lm_mask(src_lengths: Tensor, s: int, t: int) -> Tensor:
+    """Boolean attention mask ``(B, 1, S+T, S+T)``, True where query i may attend key j.
+
+    Every query sees the real prefix tokens; target queries also see earlier targets. Padded
+    prefix queries additionally see themselves, so no row is fully masked (a fully masked row
+    gives NaN, which would leak into real rows through 0 * NaN at the next layer).
+    """
+    device = src_lengths.device
+    real = padding_mask(src_lengths, s)  # (B, S)
+    to_prefix = real[:, None, :].expand(-1, s + t, -1).clone()  # (B, S+T, S)
+    to_prefix[:, :s] |= torch.eye(s, dtype=torch.bool, device=device)
+    to_target = torch.zeros(s + t, t, dtype=torch.bool, device=device)  # (S+T, T)
+    to_target[s:] = causal_mask(t, device)
+    to_target = to_target[None].expand(real.size(0), -1, -1)  # (B, S+T, T)
+    return torch.cat([to_prefix, to_target], dim=-1)[:, None]  # (B, 1, S+T, S+T)
+
+
+def prefix_cached_attention(
+    attn: Attention,
+    query: Tensor,
+    prefix_kv: tuple[Tensor, Tensor],
+    prefix_mask: Tensor,
+    own_kv: tuple[Tensor, Tensor],
+    beam: int,
+) -> Tensor:
+    """One decoding step of ``B*K`` hypotheses ``query`` ``(B*K, 1, D)``.
+
+    Keys are the sentence's prefix ``(B, H, S, Dh)`` (shared by its K beams, which become K
+    query rows of that sentence) together with the hypothesis' own target keys
+    ``(B*K, H, t, Dh)``. Both score blocks go through one joint softmax, which is exactly the
+    attention over the concatenated sequence. ``prefix_mask`` ``(B, 1, 1, S)``: True=keep.
+    """
+    nk = query.size(0)  # B*K
+    q = split_heads(attn.q(query), attn.n_heads)  # (B*K, H, 1, Dh)
+    _, h, _, dh = q.shape
+    b, s, t = nk // beam, prefix_kv[0].size(2), own_kv[0].size(2)
+    q = q * dh**-0.5
+    q_beams = q.view(b, beam, h, dh).transpose(1, 2)  # (B, H, K, Dh)
+    s_prefix = q_beams @ prefix_kv[0].transpose(-1, -2)  # (B, H, K, S)
+    s_prefix = s_prefix.masked_fill(~prefix_mask, float("-inf"))
+    s_own = (q @ own_kv[0].transpose(-1, -2)).view(b, beam, h, t).transpose(1, 2)  # (B, H, K, t)
+    p = torch.softmax(torch.cat([s_prefix, s_own], dim=-1), dim=-1)  # (B, H, K, S+t)
+    p = F.dropout(p, attn.dropout, attn.training)
+    p_prefix, p_own = p.split([s, t], dim=-1)
+    o_prefix = (p_prefix @ prefix_kv[1]).transpose(1, 2).reshape(nk, h, 1, dh)  # (B*K, H, 1, Dh)
+    p_own = p_own.transpose(1, 2).reshape(nk, h, 1, t)  # (B*K, H, 1, t)
+    o = o_prefix + p_own @ own_kv[1]  # (B*K, H, 1, Dh)
+    return attn.out(merge_heads(o))  # (B*K, 1, D)
+
+
+class PrefixLMLayer(nn.Module):
+    """Self-attention (prefix-LM mask) and feed-forward, each in a residual block."""
+
+    def __init__(self, d: int, heads: int, ff: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.attn = Attention(d, heads, dropout)
+        self.ff = FeedForward(d, ff, dropout)
+        self.r1 = Residual(d, dropout, pre_norm)
+        self.r2 = Residual(d, dropout, pre_norm)
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Whole sequence ``x`` ``(B, L, D)``; also returns this layer's keys/values."""
+        kv: list[tuple[Tensor, Tensor]] = []
+
+        def self_attend(h: Tensor) -> Tensor:
+            kv.append(self.attn.project_kv(h))  # (B, H, L, Dh) each
+            return self.attn.attend(h, *kv[0], mask)
+
+        x = self.r1(x, self_attend)
+        return self.r2(x, self.ff), kv[0]
+
+    def step(
+        self, x: Tensor, cache: dict[str, Tensor], shared: dict[str, Tensor], i: int, beam: int
+    ) -> Tensor:
+        """One token per hypothesis ``x`` ``(B*K, 1, D)``; appends to its own key/value cache."""
+
+        def self_attend(h: Tensor) -> Tensor:
+            k, v = self.attn.project_kv(h)  # (B*K, H, 1, Dh)
+            cache[f"k{i}"] = torch.cat([cache[f"k{i}"], k], dim=2)  # (B*K, H, t+1, Dh)
+            cache[f"v{i}"] = torch.cat([cache[f"v{i}"], v], dim=2)
+            prefix = (shared[f"pk{i}"], shared[f"pv{i}"])  # (B, H, S, Dh)
+            own = (cache[f"k{i}"], cache[f"v{i}"])
+            return prefix_cached_attention(self.attn, h, prefix, shared["src_mask"], own, beam)
+
+        x = self.r1(x, self_attend)
+        return self.r2(x, self.ff)
+
+
+@MODELS.register("decoder_only")
+class DecoderOnly(DecoderModel):
+    """Decoder-only Transformer prefix LM over [source; target] with a key/value cache."""
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        d_model: int = 256,
+        n_heads: int = 8,
+        n_layers: int = 6,
+        d_ff: int = 1024,
+        dropout: float = 0.1,
+        pre_norm: bool = True,
+        positions: str = "sinusoidal",
+        tie_embeddings: bool = True,
+        max_positions: int = 1024,
+    ) -> None:
+        super().__init__(src_vocab_size, tgt_vocab_size)
+        self.d_model, self.n_heads, self._total_positions = d_model, n_heads, max_positions
+        self.tie_embeddings = tie_embeddings
+        self.embed = nn.Embedding(tgt_vocab_size + src_vocab_size, d_model)
+        self.positions = Positions(positions, max_positions, d_model)
+        self.drop = nn.Dropout(dropout)
+        args = (d_model, n_heads, d_ff, dropout, pre_norm)
+        self.layers = nn.ModuleList(PrefixLMLayer(*args) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
+        self.out = None if tie_embeddings else nn.Linear(d_model, tgt_vocab_size, bias=False)
+        self.scale = math.sqrt(d_model)
+        for name, p in self.named_parameters():
+            if p.dim() > 1 and "embed" not in name:
+                nn.init.xavier_uniform_(p)
+        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
+
+    @property
+    def max_source_positions(self) -> int:
+        """Longest source accepted: the first half of the position table."""
+        return self._total_positions // 2
+
+    @property
+    def max_positions(self) -> int:
+        """Longest target guaranteed to fit after any accepted source (the target starts after
+        the source, so it gets what the longest source leaves of the position table)."""
+        return self._total_positions - self.max_source_positions
+
+    def _logits(self, x: Tensor) -> Tensor:
+        """Target-vocabulary logits ``(..., V_tgt)``; tied to the first ``V_tgt`` embedding rows."""
+        if self.out is None:
+            return F.linear(x, self.embed.weight[: self.tgt_vocab_size])
+        return self.out(x)
+
+    def _embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        return self.drop(self.embed(tokens) * self.scale + self.positions(positions))  # (N, T, D)
+
+    def _check_source(self, src_tokens: Tensor) -> None:
+        if src_tokens.size(1) > self.max_source_positions:
+            raise ValueError(
+                f"source of {src_tokens.size(1)} tokens exceeds max_source_positions="
+                f"{self.max_source_positions}; raise max_positions (it must cover 2x the source)"
+            )
+
+    def _embed_source(self, src_tokens: Tensor) -> Tensor:
+        pos = torch.arange(src_tokens.size(1), device=src_tokens.device)
+        return self._embed(src_tokens + self.tgt_vocab_size, pos[None])  # (B, S, D)
+
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        """Run the prefix once; keep every layer's prefix keys/values ``(B, H, S, Dh)``."""
+        self._check_source(src_tokens)
+        s = src_tokens.size(1)
+        mask = prefix_lm_mask(src_lengths, s, 0)  # (B, 1, S, S)
+        x = self._embed_source(src_tokens)  # (B, S, D)
+        memory = {"src_mask": padding_mask(src_lengths, s), "src_lengths": src_lengths}
+        for i, layer in enumerate(self.layers):
+            x, (memory[f"pk{i}"], memory[f"pv{i}"]) = layer(x, mask)
+        return memory
+
+    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+        shared = dict(memory)
+        shared["src_mask"] = memory["src_mask"][:, None, None, :]  # (B, 1, 1, S)
+        n, dh = memory["src_lengths"].size(0) * beam_size, self.d_model // self.n_heads
+        empty = memory["pk0"].new_zeros(n, self.n_heads, 0, dh)  # (B*K, H, 0, Dh)
+        hyp = {f"{kv}{i}": empty for i in range(len(self.layers)) for kv in "kv"}
+        return State(hyp=hyp, shared=shared, beam_size=beam_size)
+
+    def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        if state.step >= self.max_positions:
+            raise ValueError(f"target longer than max_positions={self.max_positions}")
+        k = state.beam_size
+        pos = state.shared["src_lengths"].repeat_interleave(k) + state.step  # (B*K,)
+        x = self._embed(prev_tokens[:, None], pos[:, None])  # (B*K, 1, D)
+        cache = dict(state.hyp)
+        for i, layer in enumerate(self.layers):
+            x = layer.step(x, cache, state.shared, i, k)
+        logits = self._logits(self.norm(x[:, 0]))  # (B*K, V)
+        new = State(hyp=cache, shared=state.shared, beam_size=k, step=state.step + 1)
+        return torch.log_softmax(logits.float(), dim=-1), new
+
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+        """Teacher forcing over the whole ``[source; target]`` sequence with an explicit mask."""
+        self._check_source(src_tokens)
+        s, t = src_tokens.size(1), prev_tokens.size(1)
+        if t > self.max_positions:
+            raise ValueError(f"target of {t} tokens exceeds max_positions={self.max_positions}")
+        tgt_pos = src_lengths[:, None] + torch.arange(t, device=prev_tokens.device)  # (B, T)
+        x = torch.cat([self._embed_source(src_tokens), self._embed(prev_tokens, tgt_pos)], 1)
+        mask = prefix_lm_mask(src_lengths, s, t)  # (B, 1, S+T, S+T)
+        for layer in self.layers:
+            x, _ = layer(x, mask)
+        return self._logits(self.norm(x[:, s:]))  # (B, T, V)

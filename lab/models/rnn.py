@@ -1,0 +1,246 @@
+"""Recurrent encoder-decoder (Luong et al., 2015) with additive, dot, general or no attention.
+
+The encoder is a bidirectional LSTM/GRU over the source; the decoder is a unidirectional
+LSTM/GRU started from the encoder's final states. There is no input feeding: the decoder RNN
+sees only the previous target token, so teacher forcing runs it over the whole target in one
+call and the attention is applied afterwards to every position at once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lab.models.base import DecoderModel, State, padding_mask
+from lab.registry import MODELS
+
+CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class SourceAttention(nn.Module):
+    """Attention of decoder states over one sentence's encoder outputs.
+
+    ``prepare`` turns the encoder outputs into keys and values once per sentence; ``forward``
+    takes N queries per sentence (the K beams while decoding, the T positions under teacher
+    forcing) so the per-sentence memory is shared by all of them, never copied.
+    """
+
+    ctx_dim: int
+
+    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values ``(B, S, .)`` of the encoder outputs ``enc`` ``(B, S, E)``."""
+        raise NotImplementedError
+
+    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
+        """Unnormalized scores ``(B, N, S)`` of queries ``q`` ``(B, N, H)``."""
+        raise NotImplementedError
+
+    def forward(self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> Tensor:
+        """Context vectors ``(B, N, ctx_dim)``; ``mask`` ``(B, S)`` is True at real tokens."""
+        s = self.scores(q, keys).masked_fill(~mask[:, None, :], float("-inf"))  # (B, N, S)
+        return torch.bmm(torch.softmax(s, dim=-1), values)  # (B, N, ctx_dim)
+
+
+class AdditiveAttention(SourceAttention):
+    """Bahdanau et al. (2015): ``v^T tanh(W_q q + W_k k)``; ``W_k k`` is precomputed."""
+
+    def __init__(self, query_dim: int, enc_dim: int) -> None:
+        super().__init__()
+        self.w_q = nn.Linear(query_dim, query_dim, bias=False)
+        self.w_k = nn.Linear(enc_dim, query_dim)
+        self.v = nn.Linear(query_dim, 1, bias=False)
+        self.ctx_dim = enc_dim
+
+    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
+        return self.w_k(enc), enc  # (B, S, H), (B, S, E)
+
+    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
+        hidden = torch.tanh(self.w_q(q)[:, :, None, :] + keys[:, None, :, :])  # (B, N, S, H)
+        return self.v(hidden).squeeze(-1)  # (B, N, S)
+
+
+class DotAttention(SourceAttention):
+    """Luong dot: ``q . k`` with the encoder outputs projected to the decoder size once.
+
+    The projection serves as both keys and values, so the context has the decoder size.
+    """
+
+    def __init__(self, query_dim: int, enc_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(enc_dim, query_dim, bias=False)
+        self.ctx_dim = query_dim
+
+    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
+        mem = self.proj(enc)  # (B, S, H)
+        return mem, mem
+
+    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
+        return torch.bmm(q, keys.transpose(1, 2))  # (B, N, S)
+
+
+class GeneralAttention(SourceAttention):
+    """Luong general: ``q^T W k`` (``W k`` precomputed); the values are the encoder outputs."""
+
+    def __init__(self, query_dim: int, enc_dim: int) -> None:
+        super().__init__()
+        self.w = nn.Linear(enc_dim, query_dim, bias=False)
+        self.ctx_dim = enc_dim
+
+    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
+        return self.w(enc), enc  # (B, S, H), (B, S, E)
+
+    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
+        return torch.bmm(q, keys.transpose(1, 2))  # (B, N, S)
+
+
+ATTENTIONS: dict[str, type[SourceAttention] | None] = {
+    "additive": AdditiveAttention,
+    "dot": DotAttention,
+    "general": GeneralAttention,
+    "none": None,
+}
+
+
+class Bridge(nn.Module):
+    """Decoder initial state from the encoder's final states: concat fwd/bwd -> Linear -> tanh.
+
+    One projection per layer; the input ``(2*L, B, H)`` is nn.LSTM/GRU's final-state layout.
+    """
+
+    def __init__(self, hidden: int, num_layers: int) -> None:
+        super().__init__()
+        self.proj = nn.ModuleList(nn.Linear(2 * hidden, hidden) for _ in range(num_layers))
+
+    def forward(self, final: Tensor) -> Tensor:
+        n_layers, b, h = len(self.proj), final.size(1), final.size(2)
+        both = final.view(n_layers, 2, b, h)  # (L, 2, B, H)
+        both = torch.cat([both[:, 0], both[:, 1]], dim=-1)  # (L, B, 2H)
+        out = [torch.tanh(p(x)) for p, x in zip(self.proj, both, strict=True)]  # L x (B, H)
+        return torch.stack(out, dim=1)  # (B, L, H)
+
+
+class RNNSeq2Seq(DecoderModel):
+    """Recurrent encoder-decoder; subclasses pick the cell (``lstm`` or ``gru``).
+
+    State: ``hyp`` holds the decoder states ``h`` (and ``c`` for LSTM) as ``(B*K, L, H)``
+    (rows first, so the generic reorder applies; transposed when calling the RNN);
+    ``shared`` holds the attention keys/values and source mask, one row per sentence.
+    """
+
+    cell: str = "lstm"
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        emb_dim: int = 256,
+        hidden: int = 512,
+        num_layers: int = 2,
+        dropout: float = 0.3,
+        attention: str = "additive",
+        tie_embeddings: bool = False,
+    ) -> None:
+        super().__init__(src_vocab_size, tgt_vocab_size)
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, not {attention!r}")
+        if tie_embeddings and emb_dim != hidden:
+            raise ValueError(
+                f"tie_embeddings needs emb_dim == hidden (got emb_dim={emb_dim}, hidden={hidden})"
+            )
+        rnn = CELLS[self.cell]
+        kw = {"batch_first": True, "dropout": dropout if num_layers > 1 else 0.0}
+        self.hidden, self.num_layers, self.attention = hidden, num_layers, attention
+        self.src_embed = nn.Embedding(src_vocab_size, emb_dim, padding_idx=self.pad_id)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=self.pad_id)
+        self.drop = nn.Dropout(dropout)
+        self.encoder = rnn(emb_dim, hidden, num_layers, bidirectional=True, **kw)
+        self.bridge_h = Bridge(hidden, num_layers)
+        self.bridge_c = Bridge(hidden, num_layers) if self.cell == "lstm" else None
+        self.decoder = rnn(emb_dim, hidden, num_layers, **kw)
+        attn_cls = ATTENTIONS[attention]
+        self.attn = attn_cls(hidden, 2 * hidden) if attn_cls is not None else None
+        ctx_dim = self.attn.ctx_dim if self.attn is not None else 0
+        self.combine = nn.Linear(hidden + ctx_dim, hidden, bias=False) if ctx_dim else None
+        self.out = nn.Linear(hidden, tgt_vocab_size, bias=False)
+        for p in self.parameters():
+            nn.init.uniform_(p, -0.1, 0.1)
+        if tie_embeddings:
+            self.out.weight = self.tgt_embed.weight
+
+    # --- encoder --------------------------------------------------------------------------
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        """Bidirectional RNN over the packed source: padding never enters the recurrence."""
+        s = src_tokens.size(1)
+        x = self.drop(self.src_embed(src_tokens))  # (B, S, E)
+        packed = pack_padded_sequence(x, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, final = self.encoder(packed)
+        enc, _ = pad_packed_sequence(out, batch_first=True, total_length=s)  # (B, S, 2H)
+        memory = {"enc": enc, "src_mask": padding_mask(src_lengths, s)}  # (B, S)
+        if self.cell == "lstm":
+            h, c = final  # (2L, B, H) each
+            memory["h0"], memory["c0"] = self.bridge_h(h), self.bridge_c(c)  # (B, L, H)
+        else:
+            memory["h0"] = self.bridge_h(final)  # (B, L, H)
+        return memory
+
+    # --- decoder --------------------------------------------------------------------------
+    def _run_decoder(
+        self, tokens: Tensor, hyp: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Decoder RNN over ``tokens`` ``(N, T)`` from states ``(N, L, H)``; all T in one call."""
+        x = self.drop(self.tgt_embed(tokens))  # (N, T, E)
+        h0 = hyp["h"].transpose(0, 1).contiguous()  # (L, N, H)
+        if self.cell == "lstm":
+            out, (h, c) = self.decoder(x, (h0, hyp["c"].transpose(0, 1).contiguous()))
+            return out, {"h": h.transpose(0, 1), "c": c.transpose(0, 1)}  # (N, T, H)
+        out, h = self.decoder(x, h0)
+        return out, {"h": h.transpose(0, 1)}  # (N, T, H)
+
+    def _readout(self, h: Tensor, shared: dict[str, Tensor]) -> Tensor:
+        """Logits ``(B, N, V)`` from N decoder outputs per sentence ``h`` ``(B, N, H)``."""
+        if self.attn is not None:
+            ctx = self.attn(h, shared["keys"], shared["values"], shared["src_mask"])  # (B, N, C)
+            h = torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))  # (B, N, H)
+        return self.out(self.drop(h))  # (B, N, V)
+
+    def _shared(self, memory: dict[str, Tensor]) -> dict[str, Tensor]:
+        shared = {"src_mask": memory["src_mask"]}  # (B, S)
+        if self.attn is not None:
+            shared["keys"], shared["values"] = self.attn.prepare(memory["enc"])  # (B, S, .)
+        return shared
+
+    def _initial_hyp(self, memory: dict[str, Tensor], beam_size: int) -> dict[str, Tensor]:
+        names = ("h", "c") if self.cell == "lstm" else ("h",)
+        return {n: memory[f"{n}0"].repeat_interleave(beam_size, dim=0) for n in names}
+
+    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+        hyp = self._initial_hyp(memory, beam_size)  # (B*K, L, H) each
+        return State(hyp=hyp, shared=self._shared(memory), beam_size=beam_size)
+
+    def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        k = state.beam_size
+        out, hyp = self._run_decoder(prev_tokens[:, None], state.hyp)  # (B*K, 1, H)
+        h = out.view(-1, k, self.hidden)  # (B, K, H): the K beams are K queries per sentence
+        logits = self._readout(h, state.shared).reshape(prev_tokens.size(0), -1)  # (B*K, V)
+        new = State(hyp=hyp, shared=state.shared, beam_size=k, step=state.step + 1)
+        return torch.log_softmax(logits.float(), dim=-1), new
+
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+        memory = self.encode(src_tokens, src_lengths)
+        out, _ = self._run_decoder(prev_tokens, self._initial_hyp(memory, 1))  # (B, T, H)
+        return self._readout(out, self._shared(memory))  # (B, T, V)
+
+
+@MODELS.register("lstm")
+class LSTMSeq2Seq(RNNSeq2Seq):
+    """LSTM decoder over a bidirectional LSTM encoder, attention: additive|dot|general|none."""
+
+    cell = "lstm"
+
+
+@MODELS.register("gru")
+class GRUSeq2Seq(RNNSeq2Seq):
+    """GRU decoder over a bidirectional GRU encoder, attention: additive|dot|general|none."""
+
+    cell = "gru"

@@ -1,0 +1,141 @@
+"""Extractive QA from any SQuAD v1.1-format JSON file (optionally gzipped), as generation.
+
+Each question becomes one example: source ``question: <question> context: <context>``
+(whitespace collapsed), target the first gold answer, references every gold answer text (the
+SQuAD EM/F1 take the best over them), id the SQuAD question id.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.registry import TASKS
+from lab.tasks.base import Example, Task, open_text, resolve_options, unknown_split
+
+# Tried in order under the data directory when ``path`` is not set.
+DEFAULT_PATHS = (
+    "squad/dev-v1.1.json",
+    "squad/dev-v1.1.json.gz",
+    "squad/dev-v1.1.reconstructed.json.gz",
+)
+EVAL_SPLITS = ("eval", "valid", "test")  # one file: valid and test are names for eval
+
+
+def squash(text: str) -> str:
+    """``text`` with runs of whitespace (newlines included) turned into single spaces."""
+    return " ".join(text.split())
+
+
+def load_squad(path: Path) -> list[Example]:
+    """The questions of a SQuAD v1.1 JSON file, in file order."""
+    try:
+        with open_text(path) as f:
+            data = json.load(f)
+        return _examples(data, path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        reason = f"missing field {e}" if isinstance(e, KeyError) else _one_line(e)
+        raise LabError(
+            f"{path} is not a readable SQuAD v1.1 JSON file ({reason}); check task.path"
+        ) from None
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _examples(data: dict[str, Any], path: Path) -> list[Example]:
+    out: list[Example] = []
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            context = squash(paragraph["context"])
+            for qa in paragraph["qas"]:
+                answers = tuple(a["text"] for a in qa.get("answers", []))
+                if not answers:
+                    raise LabError(
+                        f"{path}: question {qa.get('id')} has no answer (SQuAD v2?);"
+                        " only SQuAD v1.1 files with answers are supported"
+                    )
+                src = f"question: {squash(qa['question'])} context: {context}"
+                out.append(Example(str(qa["id"]), src, answers[0], answers))
+    return out
+
+
+@TASKS.register("squad")
+class SQuAD(Task):
+    """Extractive QA from a SQuAD v1.1-format JSON file (answers generated, scored EM/F1).
+
+    Options: ``path`` (the evaluation file; default: the first of squad/dev-v1.1.json[.gz],
+    squad/dev-v1.1.reconstructed.json.gz found in the data directory) and ``train_path``
+    (optional training file). Relative paths are resolved against the data directory, then the
+    working directory. Splits: eval (also called valid and test) and, with ``train_path``,
+    train.
+    """
+
+    kind = "qa"
+    default_metrics = ("squad",)
+    train_split = "train"
+    valid_split = "eval"
+    test_split = "eval"
+    DEFAULTS: dict[str, Any] = {"path": None, "train_path": None}
+
+    def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
+        opts = resolve_options("squad", options, self.DEFAULTS)
+        super().__init__(data_dir, cache_dir, seed, **opts)
+
+    def splits(self) -> list[str]:
+        return [*EVAL_SPLITS, *(["train"] if self.options["train_path"] else [])]
+
+    def resolve(self, value: str | Path, option: str) -> Path:
+        """An existing file for ``value``: absolute, or under the data dir, or the cwd."""
+        path = Path(value).expanduser()
+        candidates = [path] if path.is_absolute() else [self.data_dir / path, Path.cwd() / path]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        tried = " or ".join(str(c) for c in candidates)
+        raise LabError(f"squad {option} file not found: {tried}; set task.{option} to a file")
+
+    @cached_property
+    def eval_path(self) -> Path:
+        if self.options["path"]:
+            return self.resolve(self.options["path"], "path")
+        for rel in DEFAULT_PATHS:
+            if (self.data_dir / rel).is_file():
+                return self.data_dir / rel
+        raise LabError(
+            f"no SQuAD file found ({', '.join(DEFAULT_PATHS)} under {self.data_dir});"
+            " set task.path to a SQuAD v1.1 JSON file (e.g. dev-v1.1.json from the SQuAD site)"
+        )
+
+    @cached_property
+    def train_path(self) -> Path:
+        if not self.options["train_path"]:
+            raise LabError(
+                "task squad has no train split; set task.train_path to a SQuAD v1.1 JSON file"
+            )
+        return self.resolve(self.options["train_path"], "train_path")
+
+    def signature(self) -> dict[str, Any]:
+        sig: dict[str, Any] = {"name": type(self).__name__, "train_path": None}
+        if self.options["train_path"]:
+            p = self.train_path
+            sig["train_path"] = str(p.resolve())
+            sig["train_bytes"] = p.stat().st_size
+        return sig
+
+    def examples(self, split: str) -> list[Example]:
+        if split == "train":
+            return self._load(self.train_path)
+        if split not in EVAL_SPLITS:
+            raise unknown_split("squad", split, self.splits())
+        return self._load(self.eval_path)
+
+    def _load(self, path: Path) -> list[Example]:
+        cache: dict[Path, list[Example]] = self.__dict__.setdefault("_loaded", {})
+        if path not in cache:
+            cache[path] = load_squad(path)
+        return list(cache[path])

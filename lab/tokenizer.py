@@ -1,0 +1,206 @@
+"""Subword tokenizer: a SentencePiece model with the ids the models expect.
+
+Ids 0-3 are reserved for ``<pad>``, ``<s>``, ``</s>`` and ``<unk>`` (``PAD_ID``, ``BOS_ID``,
+``EOS_ID``, ``UNK_ID`` of ``lab.models.base``). ``encode`` returns the pieces of a sentence
+without BOS/EOS (the batching code adds them); ``decode`` drops every special id.
+
+``load_or_train`` builds one JOINT model over the source and target sides of a task's training
+split, so that source and target share one vocabulary, and caches it under
+``<cache_dir>/tokenizers/<hash>/spm.model`` keyed by the task's signature, the vocabulary size
+and the model type. Training is deterministic (fixed seed, one thread, no input sampling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sentencepiece as spm
+from filelock import FileLock
+
+from lab.errors import LabError
+from lab.models.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+MODEL_TYPES = ("unigram", "bpe")
+MODEL_FILE = "spm.model"
+MAX_SENTENCES = 2_000_000  # training sentences used at most
+SPECIAL_IDS = frozenset({PAD_ID, BOS_ID, EOS_ID, UNK_ID})
+_TOO_HIGH = re.compile(r"Vocabulary size too high")
+
+
+class Tokenizer:
+    """A trained SentencePiece model (see the module docstring for the id conventions)."""
+
+    pad_id = PAD_ID
+    bos_id = BOS_ID
+    eos_id = EOS_ID
+    unk_id = UNK_ID
+
+    def __init__(self, model_path: str | Path) -> None:
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise LabError(f"tokenizer model {self.path} not found; train one with Tokenizer.train")
+        self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
+
+    # --- training -----------------------------------------------------------------------
+    @classmethod
+    def train(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int,
+        path: str | Path,
+        model_type: str = "unigram",
+        seed: int = 0,
+    ) -> Tokenizer:
+        """Train on ``texts`` (one sentence each) and write the model to ``path``.
+
+        If the corpus is too small for ``vocab_size`` pieces, the model gets as many as the
+        corpus allows (SentencePiece's ``hard_vocab_limit=False``) instead of failing.
+        """
+        if model_type not in MODEL_TYPES:
+            raise LabError(
+                f"unknown tokenizer model_type '{model_type}'; valid: {', '.join(MODEL_TYPES)}"
+            )
+        sentences = [t for t in texts if t and not t.isspace()]
+        if not sentences:
+            raise LabError("cannot train a tokenizer on an empty corpus; check the task's data")
+        if len(sentences) > MAX_SENTENCES:  # a fixed-seed sample keeps big corpora tractable
+            sentences = random.Random(seed).sample(sentences, MAX_SENTENCES)
+        proto = _train_proto(sentences, vocab_size, model_type, seed)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, proto)
+        return cls(path)
+
+    # --- use ----------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, specials included."""
+        return self.sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Piece ids of ``text`` (no BOS/EOS)."""
+        return self.sp.encode(text, out_type=int)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """``encode`` for many texts at once (faster than a Python loop)."""
+        return self.sp.encode(list(texts), out_type=int)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``, with pad/bos/eos/unk ids dropped."""
+        return self.sp.decode([int(i) for i in ids if int(i) not in SPECIAL_IDS])
+
+    def pieces(self, text: str) -> list[str]:
+        """The pieces of ``text`` as strings (for inspection)."""
+        return self.sp.encode(text, out_type=str)
+
+    def id_to_piece(self, i: int) -> str:
+        return self.sp.id_to_piece(int(i))
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({str(self.path)!r}, vocab_size={self.vocab_size})"
+
+
+def _train_proto(sentences: list[str], vocab_size: int, model_type: str, seed: int) -> bytes:
+    """Serialized model trained on ``sentences``; retries with a soft limit for tiny corpora."""
+    spm.set_random_generator_seed(seed)
+    args: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        model_type=model_type,
+        pad_id=PAD_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        unk_id=UNK_ID,
+        pad_piece="<pad>",
+        bos_piece="<s>",
+        eos_piece="</s>",
+        unk_piece="<unk>",
+        character_coverage=1.0,
+        normalization_rule_name="identity",  # decoded text must match references byte for byte
+        num_threads=1,
+        input_sentence_size=0,  # use every sentence: no random sampling
+        shuffle_input_sentence=False,
+        max_sentence_length=1 << 16,
+        minloglevel=2,
+    )
+    try:
+        return _run_trainer(sentences, args)
+    except RuntimeError as e:
+        if _TOO_HIGH.search(str(e)):
+            return _run_trainer(sentences, {**args, "hard_vocab_limit": False})
+        reason = _first_line(e)
+        raise LabError(f"tokenizer training failed ({reason}); try another vocab_size") from None
+
+
+def _run_trainer(sentences: list[str], args: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=buf, **args)
+    return buf.getvalue()
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# --- cached joint tokenizer for a task ----------------------------------------------------
+def cache_key(signature: dict[str, Any], vocab_size: int, model_type: str) -> str:
+    """sha256 of the task signature, vocabulary size and model type."""
+    blob = json.dumps([signature, vocab_size, model_type], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _train_texts(task: Any) -> Iterator[str]:
+    for ex in task.examples(task.train_split):
+        yield ex.src
+        yield ex.tgt
+
+
+def load_or_train(
+    task: Any, cache_dir: str | Path, vocab_size: int, model_type: str = "unigram"
+) -> Tokenizer:
+    """The joint tokenizer of ``task``'s training text, trained once and then loaded from cache.
+
+    Concurrent callers are serialized by a file lock; the model is trained in a temporary
+    directory which is renamed into place, so a half-written model is never visible.
+    """
+    root = Path(cache_dir) / "tokenizers"
+    root.mkdir(parents=True, exist_ok=True)
+    key = cache_key(task.signature(), vocab_size, model_type)
+    final = root / key
+    if (final / MODEL_FILE).is_file():
+        return Tokenizer(final / MODEL_FILE)
+    with FileLock(str(root / f"{key}.lock")):
+        if (final / MODEL_FILE).is_file():
+            return Tokenizer(final / MODEL_FILE)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}.", dir=root))
+        try:
+            Tokenizer.train(_train_texts(task), vocab_size, tmp / MODEL_FILE, model_type, seed=0)
+            meta = {"signature": task.signature(), "vocab_size": vocab_size,
+                    "model_type": model_type}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+            if final.exists():  # a stale, incomplete directory (no model file)
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Tokenizer(final / MODEL_FILE)

@@ -1,0 +1,210 @@
+"""The file-backed tasks on the real data sets (``LAB_TEST_DATA_DIR``, default the shared data).
+
+Nothing is downloaded here: ``LAB_OFFLINE=1`` is set, so a missing file must fail clearly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError
+from lab.registry import TASKS
+from lab.tasks.babi import BAbI
+from lab.tasks.multi30k import Multi30k
+from lab.tasks.parallel import Parallel
+from lab.tasks.squad import SQuAD
+
+DATA = Path(os.environ.get("LAB_TEST_DATA_DIR", "/work/shared/data"))
+pytestmark = pytest.mark.skipif(
+    not (DATA / "multi30k").is_dir(),
+    reason=f"real data not found at {DATA} (set LAB_TEST_DATA_DIR to the data directory)",
+)
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_OFFLINE", "1")
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+# --- multi30k -------------------------------------------------------------------------------
+def test_multi30k_de_en_val(cache: Path):
+    task = TASKS.build("multi30k", DATA, cache)
+    val = task.examples("val")
+    assert len(val) == 1014
+    assert val[0].src == "Eine Gruppe von Männern lädt Baumwolle auf einen Lastwagen"
+    assert val[0].tgt == "A group of men are loading cotton onto a truck"
+    assert val[0].refs == (val[0].tgt,) and val[0].id == "val-0"
+    assert (task.train_split, task.valid_split, task.test_split) == (
+        "train", "val", "test_2016_flickr",
+    )
+    assert len(task.examples("test_2016_flickr")) == 1000
+
+
+def test_multi30k_other_pair_and_signature(cache: Path):
+    task = Multi30k(DATA, cache, src="en", tgt="fr")
+    assert task.examples("val")[0].src == "A group of men are loading cotton onto a truck"
+    assert task.signature() == Multi30k(DATA, cache, src="en", tgt="fr", seed=3).signature()
+    assert task.signature() != Multi30k(DATA, cache).signature()
+
+
+def test_multi30k_split_missing_for_language(cache: Path):
+    task = Multi30k(DATA, cache, src="cs", tgt="en")
+    assert "test_2017_mscoco" not in task.splits() and "test_2018_flickr" in task.splits()
+    with pytest.raises(LabError, match="no 'cs' side .*exists for de, en, fr") as info:
+        task.examples("test_2017_mscoco")
+    assert "test_2016_flickr" in str(info.value)
+    with pytest.raises(LabError, match="valid splits: train, val"):
+        task.examples("dev")
+
+
+def test_multi30k_missing_file_offline(cache: Path):
+    with pytest.raises(LabError) as info:
+        Multi30k(DATA, cache).examples("test_2017_flickr")
+    message = str(info.value)
+    assert "test_2017_flickr.de.gz" in message and str(DATA / "multi30k") in message
+    assert "raw.githubusercontent.com/multi30k/dataset" in message
+    assert str(cache / "data" / "multi30k") in message  # where it would go: data dir read-only
+
+
+def test_multi30k_bad_options(cache: Path):
+    with pytest.raises(LabError, match="valid: en, de, fr, cs"):
+        Multi30k(DATA, cache, src="es")
+    with pytest.raises(LabError, match="valid options: src, tgt"):
+        Multi30k(DATA, cache, lang="de")
+
+
+# --- bAbI -----------------------------------------------------------------------------------
+def test_babi_task1(cache: Path):
+    task = BAbI(DATA, cache, task_id=1)
+    test = task.examples("test")
+    assert len(test) == 1000
+    assert test[0].src == (
+        "John travelled to the hallway. Mary journeyed to the bathroom. Where is John?"
+    )
+    assert test[0].tgt == "hallway" and test[0].refs == ("hallway",)
+    train, valid = task.examples("train"), task.examples("valid")
+    assert (len(train), len(valid)) == (900, 100)  # the last 20 of 200 stories
+    assert len({e.id for e in train + valid}) == 1000
+    assert (task.kind, task.default_metrics) == ("qa", ("squad", "babi"))
+
+
+def test_babi_context_is_story_so_far(cache: Path):
+    test = BAbI(DATA, cache, task_id=1).examples("test")
+    # the second question of the first story sees four statements, no earlier question
+    assert test[1].src.count(".") == 4 and "Where is John?" not in test[1].src
+
+
+def test_babi_list_and_path_answers(cache: Path):
+    qa8 = [e.tgt for e in BAbI(DATA, cache, task_id=8).examples("test")]
+    assert "football,apple" in qa8 and sum("," in a for a in qa8) == 67
+    qa19 = [e.tgt for e in BAbI(DATA, cache, task_id=19).examples("test")]
+    assert len(qa19) == 1000
+    assert all(len(a.split(",")) == 2 and set(a.split(",")) <= set("nesw") for a in qa19)
+
+
+def test_babi_10k_gzipped_train(cache: Path):
+    task = BAbI(DATA, cache, task_id=2, size="10k")
+    assert len(task.examples("train")) + len(task.examples("valid")) == 10000
+    assert len(task.examples("test")) == 1000
+
+
+def test_babi_10k_qa3_train_missing(cache: Path):
+    task = BAbI(DATA, cache, task_id=3, size="10k")
+    assert len(task.path("test").name) > 0
+    with pytest.raises(LabError) as info:
+        task.examples("train")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "qa3_three-supporting-facts_train.txt" in message and "size=1k" in message
+    assert "tasks_1-20_v1-2.tar.gz" in message
+
+
+def test_babi_bad_options(cache: Path):
+    with pytest.raises(LabError, match="1..20"):
+        BAbI(DATA, cache, task_id=21)
+    with pytest.raises(LabError, match="1k, 10k"):
+        BAbI(DATA, cache, size="100k")
+
+
+# --- SQuAD ----------------------------------------------------------------------------------
+def test_squad_xquad_file(cache: Path):
+    task = SQuAD(DATA, cache, path="squad/xquad.en.json")
+    examples = task.examples("eval")
+    assert len(examples) == 1190 and len({e.id for e in examples}) == 1190
+    first = examples[0]
+    assert first.id == "56beb4343aeaaa14008c925b" and first.tgt == "308"
+    assert first.src.startswith("question: How many points did the Panthers defense surrender?")
+    assert " context: The Panthers defense gave up just 308 points" in first.src
+    assert task.examples("test") == examples == task.examples("valid")
+
+
+def test_squad_default_file_all_answers(cache: Path):
+    task = SQuAD(DATA, cache)
+    examples = task.examples("eval")
+    assert len(examples) == 10570 and len({e.id for e in examples}) == 10570
+    assert sum(len(e.refs) for e in examples) == 34726
+    assert all(e.tgt == e.refs[0] for e in examples)
+
+
+def test_squad_train_split(cache: Path):
+    with pytest.raises(LabError, match="set task.train_path"):
+        SQuAD(DATA, cache).examples("train")
+    task = SQuAD(DATA, cache, path="squad/xquad.en.json", train_path="squad/xquad.en.json")
+    assert "train" in task.splits() and len(task.examples("train")) == 1190
+    with pytest.raises(LabError, match="not found"):
+        SQuAD(DATA, cache, path="squad/nope.json").examples("eval")
+
+
+def test_squad_gzip_and_absolute_path(cache: Path, tmp_path: Path):
+    packed = tmp_path / "x.json.gz"
+    packed.write_bytes(gzip.compress((DATA / "squad" / "xquad.en.json").read_bytes()))
+    assert len(SQuAD(DATA, cache, path=str(packed)).examples("eval")) == 1190
+
+
+# --- parallel -------------------------------------------------------------------------------
+def test_parallel_flores_devtest(cache: Path):
+    task = Parallel(
+        DATA, cache,
+        test_src="flores200/eng_Latn.devtest", test_tgt="flores200/deu_Latn.devtest",
+    )
+    test = task.examples("test")
+    assert task.splits() == ["test"] and len(test) == 1012
+    assert test[0].src.startswith('"We now have 4-month-old mice')
+    assert test[0].tgt.startswith("„Wir haben jetzt 4 Monate alte Mäuse")
+
+
+def test_parallel_path_mapping_wmt(cache: Path):
+    task = Parallel(
+        DATA, cache,
+        path={"test": {"src": "wmt16/newstest2016.de", "tgt": "wmt16/newstest2016.en"}},
+    )
+    test = task.examples("test")
+    assert len(test) == 2999
+    assert (test[0].src, test[0].tgt) == ("Obama empfängt Netanyahu", "Obama receives Netanyahu")
+
+
+def test_parallel_errors(cache: Path):
+    mismatched = Parallel(
+        DATA, cache, test_src="wmt14/newstest2014.en", test_tgt="wmt16/newstest2016.en"
+    )
+    with pytest.raises(LabError, match="3003 lines but .* has 2999"):
+        mismatched.examples("test")
+    with pytest.raises(LabError, match="set task.train_src and task.train_tgt"):
+        mismatched.examples("train")
+    with pytest.raises(LabError, match="unknown option 'source'"):
+        Parallel(DATA, cache, source="x")
+    with pytest.raises(LabError, match="has no tgt file"):
+        Parallel(DATA, cache, test_src="wmt14/newstest2014.en")
+    with pytest.raises(LabError, match="needs files"):
+        Parallel(DATA, cache)
+    with pytest.raises(LabError, match="not found"):
+        Parallel(DATA, cache, test_src="nope.en", test_tgt="nope.de").examples("test")
