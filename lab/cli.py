@@ -75,7 +75,11 @@ def cmd_report(argv: list[str]) -> None:
 
 
 def cmd_run(argv: list[str]) -> None:
+    from lab.app import CONF_DIR
     from lab.app import main as hydra_main
+    from lab.validate import check_overrides
+
+    check_overrides(argv, CONF_DIR)
 
     sys.argv = ["lab", *argv]
     hydra_main()
