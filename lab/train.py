@@ -223,11 +223,12 @@ class Trainer:
                 self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
                 bar.update(1)
                 if self.step % 50 == 0:
-                    bar.set_postfix(loss=f"{float(loss) / ntok:.3f}", epoch=self.epoch + 1)
+                    lv = loss.detach().item() / ntok
+                    bar.set_postfix(loss=f"{lv:.3f}", epoch=self.epoch + 1)
                     self.log(
                         {
-                            "train/loss": float(loss) / ntok,
-                            "train/nll": float(nll) / ntok,
+                            "train/loss": lv,
+                            "train/nll": nll.detach().item() / ntok,
                             "train/lr": lr_at(self.step, s),
                             "train/grad_norm": float(gnorm),
                         },

@@ -38,7 +38,7 @@ def _defaults(conf: Path, experiment: str | None) -> dict[str, str]:
             chosen.update({k: str(v) for k, v in item.items() if k in GROUPS})
     if experiment:
         path = conf / "experiment" / f"{experiment}.yaml"
-        for item in (_load(path).get("defaults", []) if path.exists() else []):
+        for item in _load(path).get("defaults", []) if path.exists() else []:
             if isinstance(item, dict):
                 for k, v in item.items():
                     group = k.replace("override ", "").strip().lstrip("/")
@@ -51,8 +51,9 @@ def _check_key(key: str, node: dict, where: str) -> None:
     head, _, rest = key.partition(".")
     if head not in node:
         msg = unknown_name_message("key", head, sorted(map(str, node)))
-        raise LabError(msg.replace(f"'{head}'.", f"'{head}' in {where}.", 1) +
-                       " (+key=value adds a new key)")
+        raise LabError(
+            msg.replace(f"'{head}'.", f"'{head}' in {where}.", 1) + " (+key=value adds a new key)"
+        )
     if rest and isinstance(node[head], dict) and node[head]:
         _check_key(rest, node[head], f"{where}.{head}")
 

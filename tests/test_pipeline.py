@@ -14,19 +14,42 @@ from lab.report import load_runs
 from lab.wandb_reader import read_run
 
 TINY = [
-    "task.n_train=400", "task.n_valid=40", "task.n_test=12", "task.tokenizer.vocab_size=150",
-    "model.d_model=32", "model.d_ff=64", "model.n_heads=2", "model.enc_layers=1",
-    "model.dec_layers=1", "train.max_steps=25", "train.max_epochs=0", "train.warmup_steps=5",
-    "train.batch_tokens=1024", "eval.batch_size=8", "threads=1",
+    "task.n_train=400",
+    "task.n_valid=40",
+    "task.n_test=12",
+    "task.tokenizer.vocab_size=150",
+    "model.d_model=32",
+    "model.d_ff=64",
+    "model.n_heads=2",
+    "model.enc_layers=1",
+    "model.dec_layers=1",
+    "train.max_steps=25",
+    "train.max_epochs=0",
+    "train.warmup_steps=5",
+    "train.batch_tokens=1024",
+    "eval.batch_size=8",
+    "threads=1",
 ]
 
 
 def lab(args: list[str], cache: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "LAB_CACHE_DIR": str(cache), "WANDB_MODE": "offline",
-                "WANDB_SILENT": "true", "LAB_OFFLINE": "1", **env}
+    full_env = {
+        **os.environ,
+        "LAB_CACHE_DIR": str(cache),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "LAB_OFFLINE": "1",
+        **env,
+    }
     full_env.pop("WANDB_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "lab.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +57,11 @@ def sweep(tmp_path_factory):
     """One sweep over three searches on the built-in task (trains once)."""
     root = tmp_path_factory.mktemp("sweep")
     cache = root / "cache"
-    proc = lab(["run", "-m", "search=greedy,beam,beam_lp", f"hydra.sweep.dir={root / 'multi'}",
-                *TINY], cache, root)
+    proc = lab(
+        ["run", "-m", "search=greedy,beam,beam_lp", f"hydra.sweep.dir={root / 'multi'}", *TINY],
+        cache,
+        root,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, cache, proc
 
@@ -50,9 +76,22 @@ def test_a_sweep_over_three_searches_trains_once_and_decodes_three_times(sweep):
     for path in runs:
         res = json.loads(path.read_text())
         assert res["status"] == "completed"
-        assert {"task", "model", "search", "config", "metrics", "n_examples", "checkpoint"} <= set(res)
-        for key in ("bleu", "chrf", "ter", "len_ratio", "empty_rate", "mean_logprob",
-                    "sent_per_s", "tok_per_s", "cost_steps", "cost_model_calls", "cost_expanded"):
+        assert {"task", "model", "search", "config", "metrics", "n_examples", "checkpoint"} <= set(
+            res
+        )
+        for key in (
+            "bleu",
+            "chrf",
+            "ter",
+            "len_ratio",
+            "empty_rate",
+            "mean_logprob",
+            "sent_per_s",
+            "tok_per_s",
+            "cost_steps",
+            "cost_model_calls",
+            "cost_expanded",
+        ):
             assert key in res["metrics"], key
         assert res["metrics"]["bleu_signature"].startswith("nrefs:1")
         assert res["n_examples"] == 12
@@ -70,21 +109,43 @@ def test_predictions_hold_one_line_per_example_with_model_logprobs(sweep):
             assert r["logprob"] <= 0 and r["length"] >= 1
 
 
-def test_each_run_is_a_wandb_offline_run_with_config_and_metrics(sweep):
+def test_each_run_is_a_wandb_offline_run_with_config_curves_metrics_and_table(sweep):
     root, _, _ = sweep
-    run_dir = next(p.parent for p in (root / "multi").glob("*/results.json"))
-    res = json.loads((run_dir / "results.json").read_text())
-    wb = read_run(run_dir)
-    assert wb["config"]["search"]["name"] == res["search"]
-    assert wb["summary"]["bleu"] == pytest.approx(res["metrics"]["bleu"])
-    assert wb["run"]["group"] == "multi"
-    assert wb["exit_code"] == 0
+    job_types = set()
+    for results in (root / "multi").glob("*/results.json"):
+        res = json.loads(results.read_text())
+        wb = read_run(results.parent)
+        assert wb["config"]["search"]["name"] == res["search"]
+        assert wb["config"]["model"]["d_model"] == 32
+        assert wb["summary"]["bleu"] == pytest.approx(res["metrics"]["bleu"])
+        assert wb["run"]["group"] == "multi"
+        assert wb["exit_code"] == 0
+        assert len(wb["tables"]["predictions"]["data"]) == 12
+        job_types.add(wb["run"]["job_type"])
+        if wb["run"]["job_type"] == "train-eval":
+            logged = {k for row in wb["history"] for k in row.get("valid", {})}
+            assert {"loss", "ppl"} <= logged
+    assert job_types == {"train-eval", "eval"}
 
 
 def test_the_report_tabulates_the_sweep(sweep, tmp_path):
     root, cache, _ = sweep
-    proc = lab(["report", str(root / "multi"), "--out", str(tmp_path), "--metric", "bleu",
-                "--rows", "model", "--cols", "search"], cache, root)
+    proc = lab(
+        [
+            "report",
+            str(root / "multi"),
+            "--out",
+            str(tmp_path),
+            "--metric",
+            "bleu",
+            "--rows",
+            "model",
+            "--cols",
+            "search",
+        ],
+        cache,
+        root,
+    )
     assert proc.returncode == 0, proc.stderr
     df = load_runs([root / "multi"])
     assert len(df) == 3
@@ -100,8 +161,12 @@ def test_a_rerun_of_a_completed_run_is_skipped(sweep):
     before = (run_dir / "results.json").read_bytes()
     overrides = json.loads((run_dir / "results.json").read_text())["config"]
     search = overrides["search"]["name"]
-    proc = lab(["run", f"search={search}", f"hydra.run.dir={run_dir}", *TINY], cache, root,
-               WANDB_MODE="disabled")
+    proc = lab(
+        ["run", f"search={search}", f"hydra.run.dir={run_dir}", *TINY],
+        cache,
+        root,
+        WANDB_MODE="disabled",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "already completed" in proc.stdout
     assert (run_dir / "results.json").read_bytes() == before
@@ -142,8 +207,11 @@ def test_bad_input_fails_with_one_clear_line(sweep, tmp_path, args, message):
     empty = tmp_path / "no-data"
     empty.mkdir()
     run_dir = tmp_path / "run"
-    proc = lab(["run", *args, f"hydra.run.dir={run_dir}", f"data_dir={empty}", "logger=none",
-                *TINY], cache, tmp_path)
+    proc = lab(
+        ["run", *args, f"hydra.run.dir={run_dir}", f"data_dir={empty}", "logger=none", *TINY],
+        cache,
+        tmp_path,
+    )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -156,20 +224,46 @@ def test_bad_input_fails_with_one_clear_line(sweep, tmp_path, args, message):
 def test_a_mismatched_checkpoint_is_refused(sweep, tmp_path):
     root, cache, _ = sweep
     ckpt = next((cache / "checkpoints").glob("*/model.pt"))
-    proc = lab(["run", f"checkpoint={ckpt}", "model=gru", f"hydra.run.dir={tmp_path / 'r'}",
-                "logger=none", *[t for t in TINY if not t.startswith("model.")]], cache, root)
+    proc = lab(
+        [
+            "run",
+            f"checkpoint={ckpt}",
+            "model=gru",
+            f"hydra.run.dir={tmp_path / 'r'}",
+            "logger=none",
+            *[t for t in TINY if not t.startswith("model.")],
+        ],
+        cache,
+        root,
+    )
     assert proc.returncode != 0
-    assert proc.stderr.strip().startswith("error: checkpoint") and "model=transformer" in proc.stderr
-    assert not (tmp_path / "r" / "results.json").exists() or \
-        json.loads((tmp_path / "r" / "results.json").read_text())["status"] == "failed"
+    assert (
+        proc.stderr.strip().startswith("error: checkpoint") and "model=transformer" in proc.stderr
+    )
+    assert (
+        not (tmp_path / "r" / "results.json").exists()
+        or json.loads((tmp_path / "r" / "results.json").read_text())["status"] == "failed"
+    )
 
 
 def test_lab_list_prints_every_plugin_with_a_description(sweep):
     root, cache, _ = sweep
     proc = lab(["list"], cache, root)
     assert proc.returncode == 0
-    for name in ("transformer", "lstm", "gru", "decoder_only", "greedy", "beam", "beam_lp",
-                 "toy_mt", "multi30k", "bleu", "gnmt", "canonical"):
+    for name in (
+        "transformer",
+        "lstm",
+        "gru",
+        "decoder_only",
+        "greedy",
+        "beam",
+        "beam_lp",
+        "toy_mt",
+        "multi30k",
+        "bleu",
+        "gnmt",
+        "canonical",
+    ):
         line = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10
     bad = lab(["list", "serch"], cache, root)
