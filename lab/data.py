@@ -27,10 +27,11 @@ def encode_examples(
     examples: Sequence[Example], tokenizer, max_len: int | None = None
 ) -> list[Pair]:
     """Tokenize examples; with ``max_len``, drop training pairs longer than that (in tokens)."""
+    eos = getattr(tokenizer, "eos_id", EOS_ID)
     pairs = []
     for i, ex in enumerate(examples):
-        src = (*tokenizer.encode(ex.src), EOS_ID)
-        tgt = (*tokenizer.encode(ex.tgt), EOS_ID)
+        src = (*tokenizer.encode(ex.src), eos)
+        tgt = (*tokenizer.encode(ex.tgt), eos)
         if max_len is None or (len(src) <= max_len and len(tgt) <= max_len):
             pairs.append(Pair(i, src, tgt))
     return pairs

@@ -16,7 +16,7 @@ from lab.data import encode_examples
 from lab.errors import LabError
 from lab.evaluate import evaluate
 from lab.outputs import PREDICTIONS, RESULTS, check_writable, read_results, write_json, write_jsonl
-from lab.registry import SEARCHES, TASKS
+from lab.registry import MODELS, SEARCHES, TASKS
 from lab.tracking import open_logger
 from lab.train import TrainSettings, train_or_load
 
@@ -129,23 +129,29 @@ def _run(
     examples = task.examples(split)
     if cfg.eval.limit:
         examples = examples[: int(cfg.eval.limit)]
-    tok_cfg = cfg.task.tokenizer
-    tokenizer = load_or_train(task, cache_dir, int(tok_cfg.vocab_size), str(tok_cfg.model_type))
     model_name, model_args = cfg.model.name, options(cfg.model)
-    key_parts = {
-        "task": task.signature(),
-        "tokenizer": OmegaConf.to_container(tok_cfg),
-        "model": {"name": model_name, **model_args},
-        "train": OmegaConf.to_container(cfg.train),
-        "seed": cfg.seed,
-        "format": ckpt_mod.FORMAT,
-    }
-    ckpt_path = (
-        Path(cfg.checkpoint).expanduser()
-        if cfg.checkpoint
-        else cache_dir / "checkpoints" / ckpt_mod.cache_key(key_parts) / "model.pt"
-    )
-    trains = not ckpt_path.exists()
+    pretrained = getattr(MODELS.get(model_name), "pretrained", False)
+    if pretrained:  # the model brings its own weights and tokenizer: nothing to train
+        pre_model = ckpt_mod.build_model(model_name, model_args, 0, 0)
+        tokenizer = pre_model.text_tokenizer()
+        ckpt_path, trains = Path(str(model_args.get("name_or_path"))), False
+    else:
+        tok_cfg = cfg.task.tokenizer
+        tokenizer = load_or_train(task, cache_dir, int(tok_cfg.vocab_size), str(tok_cfg.model_type))
+        key_parts = {
+            "task": task.signature(),
+            "tokenizer": OmegaConf.to_container(tok_cfg),
+            "model": {"name": model_name, **model_args},
+            "train": OmegaConf.to_container(cfg.train),
+            "seed": cfg.seed,
+            "format": ckpt_mod.FORMAT,
+        }
+        ckpt_path = (
+            Path(cfg.checkpoint).expanduser()
+            if cfg.checkpoint
+            else cache_dir / "checkpoints" / ckpt_mod.cache_key(key_parts) / "model.pt"
+        )
+        trains = not ckpt_path.exists()
     name = f"{cfg.task.name}-{model_name}-{cfg.search.name}"
     logger_cfg = options(cfg.logger) | {"name": cfg.logger.name}
     with open_logger(
@@ -157,7 +163,9 @@ def _run(
         tags=[cfg.task.name, model_name, cfg.search.name],
         config=config,
     ) as lg:
-        if cfg.checkpoint:
+        if pretrained:
+            model, meta = pre_model, {"pretrained": str(ckpt_path)}
+        elif cfg.checkpoint:
             model, meta = ckpt_mod.load_model(ckpt_path, model_name, model_args)
         else:
             vocab = (tokenizer.vocab_size, tokenizer.vocab_size)

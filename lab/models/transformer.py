@@ -110,6 +110,11 @@ class Transformer(DecoderModel):
         return self._max_positions
 
     def _embed(self, table: nn.Embedding, tokens: Tensor, start: int = 0) -> Tensor:
+        if start + tokens.size(1) > self._max_positions:
+            raise ValueError(
+                f"{start + tokens.size(1)} positions exceed model.max_positions="
+                f"{self._max_positions}; shorten the input or raise max_positions"
+            )
         pos = torch.arange(start, start + tokens.size(1), device=tokens.device)
         return self.drop(table(tokens) * self.scale + self.positions(pos)[None])  # (N, T, D)
 

@@ -99,7 +99,9 @@ class BeamSearch:
             return self._search(model, src_tokens, src_lengths)
 
     def _search(self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor) -> SearchOutput:
-        procs = build_processors(self.processor_specs, self.min_len, [model.pad_id, model.bos_id])
+        procs = build_processors(
+            self.processor_specs, self.min_len, [model.pad_id, model.bos_id], model.eos_id
+        )
         k, dev, eos = self.k, src_tokens.device, model.eos_id
         n = src_tokens.size(0)
         cost = Cost(sentences=n, model_calls=1)
@@ -133,7 +135,9 @@ class BeamSearch:
             live_tok, live_raw = tok.gather(1, live_j), top_raw.gather(1, live_j)
             at_limit = limit[alive].le(t)  # (n,)
             new_eos = is_eos & top_s.isfinite() & (ranks[: top_s.size(1)] < k)  # (n, 2K)
-            new_cut = at_limit[:, None] & live_s.isfinite()  # (n, K)
+            new_cut = (
+                at_limit[:, None] & live_s.isfinite() & (live_j < k)
+            )  # (n, K) top-K ranks, as HF
             if new_eos.any() or new_cut.any():
                 cand_s = torch.cat(
                     [top_s.masked_fill(~new_eos, NEG_INF), live_s.masked_fill(~new_cut, NEG_INF)],

@@ -30,7 +30,9 @@ class Greedy:
     def __call__(
         self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor
     ) -> SearchOutput:
-        procs = build_processors(self.processor_specs, self.min_len, [model.pad_id, model.bos_id])
+        procs = build_processors(
+            self.processor_specs, self.min_len, [model.pad_id, model.bos_id], model.eos_id
+        )
         n_sent = src_tokens.size(0)
         cost = Cost(sentences=n_sent, model_calls=1)
         results: list[list[Hypothesis]] = [[] for _ in range(n_sent)]

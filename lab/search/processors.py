@@ -74,15 +74,20 @@ class NoRepeatNgram:
         return log_probs.masked_fill(hits > 0, NEG_INF)
 
 
-def build_processors(specs: Sequence[dict] | None, min_len: int, banned: Sequence[int]) -> list:
+def build_processors(
+    specs: Sequence[dict] | None, min_len: int, banned: Sequence[int], eos_id: int
+) -> list:
     """The processors a search applies: always ban ``banned`` first, then ``min_len``, then
     each ``{"name": ..., **kwargs}`` spec from the config, in order."""
     procs: list = [BanTokens(banned)]
     if min_len > 1:
-        procs.append(MinLength(min_len))
+        procs.append(MinLength(min_len, eos_id))
     for spec in specs or ():
         spec = dict(spec)
-        procs.append(PROCESSORS.build(spec.pop("name"), **spec))
+        name = spec.pop("name")
+        if name == "min_length":
+            spec.setdefault("eos_id", eos_id)
+        procs.append(PROCESSORS.build(name, **spec))
     return procs
 
 
