@@ -20,7 +20,7 @@ from lab.registry import MODELS, SEARCHES, TASKS
 from lab.tracking import open_logger
 from lab.train import TrainSettings, train_or_load
 
-VOLATILE_KEYS = ("force",)  # config keys that do not change what a run computes
+VOLATILE_KEYS = ("force", "cache_dir", "data_dir", "logger", "threads")  # do not change results
 
 
 def default_cache_dir() -> Path:
@@ -111,7 +111,9 @@ def _run(
     started = time.time()
     data_dir, cache_dir = resolve_dirs(cfg)
     check_writable(cache_dir, "cache directory", "cache_dir")
-    threads = cfg.threads or (1 if launcher != "basic" else 0)
+    threads = cfg.threads
+    if not threads and launcher != "basic":  # parallel jobs: one thread each, or SLURM's share
+        threads = int(os.environ.get("SLURM_CPUS_PER_TASK") or 1)
     if threads:
         torch.set_num_threads(int(threads))
     device = torch.device(
@@ -172,7 +174,6 @@ def _run(
             settings = TrainSettings(**OmegaConf.to_container(cfg.train))
             train_pairs = valid_pairs = []
             if trains:
-                print(f"training {model_name} on {cfg.task.name} -> {ckpt_path.parent}", flush=True)
                 train_pairs = encode_examples(
                     task.examples(task.train_split), tokenizer, settings.max_len
                 )
@@ -189,6 +190,7 @@ def _run(
                 cfg.seed,
                 device,
                 lg.log,
+                label=f"{model_name} on {cfg.task.name}",
             )
         model = model.to(device)
         pairs = encode_examples(examples, tokenizer)

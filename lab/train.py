@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from lab.checkpoint import atomic_torch_save, build_model, load_model, save_model
@@ -100,22 +100,33 @@ def train_or_load(
     seed: int,
     device: torch.device,
     log: LogFn | None = None,
+    label: str = "",
 ) -> tuple[DecoderModel, dict[str, Any], bool]:
     """The trained model for this key: loaded from cache, or trained (or resumed) under a lock.
 
-    Returns ``(model, meta, trained_now)``.
+    Only the job that holds the lock says ``training <label> -> <dir>``; a job that finds the
+    lock taken says it waits. Returns ``(model, meta, trained_now)``.
     """
     final = ckpt_dir / "model.pt"
     if final.exists():
         return (*load_model(final, model_name, model_args), False)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(ckpt_dir / ".lock")):
+    lock = FileLock(str(ckpt_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another job to train {ckpt_dir}", flush=True)
+        lock.acquire()
+    try:
         if final.exists():  # another job trained it while we waited
             return (*load_model(final, model_name, model_args), False)
+        print(f"training {label or model_name} -> {ckpt_dir}", flush=True)
         model = build_model(model_name, model_args, *vocab)
         meta = Trainer(model, train_pairs, valid_pairs, settings, seed, device, ckpt_dir, log).run()
         save_model(model, model_name, model_args, final, meta)
         (ckpt_dir / "state.pt").unlink(missing_ok=True)
+    finally:
+        lock.release()
     return (*load_model(final, model_name, model_args), True)
 
 

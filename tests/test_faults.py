@@ -103,8 +103,13 @@ def spawn(root: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             proc.wait()
 
 
-def wait_for(what: str, check: Callable[[], object], proc: subprocess.Popen[bytes],
-             log: Path, timeout: float = 120) -> object:
+def wait_for(
+    what: str,
+    check: Callable[[], object],
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = 120,
+) -> object:
     """Poll ``check`` until it returns something true; fail if ``proc`` ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,8 +128,11 @@ def sigkill(proc: subprocess.Popen[bytes]) -> None:
 
 
 def completed(sweep_dir: Path) -> dict[str, dict]:
-    return {p.name: r for p in sorted(sweep_dir.iterdir())
-            if p.is_dir() and (r := read_results(p)) is not None}
+    return {
+        p.name: r
+        for p in sorted(sweep_dir.iterdir())
+        if p.is_dir() and (r := read_results(p)) is not None
+    }
 
 
 def snapshot(sweep_dir: Path, runs: list[str]) -> dict[str, tuple[bytes, int]]:
@@ -179,8 +187,19 @@ def test_a_killed_training_resumes_from_its_last_saved_state(root, cache, spawn)
     assert (ckpt / "model.pt").is_file() and not (ckpt / "state.pt").exists()
 
     # the finished checkpoint serves a following sweep: decoding only
-    sweep = ok(lab(["run", "-m", *train, "search.beam_size=2,3",
-                    f"hydra.sweep.dir={root / 'after-resume'}"], root, cache))
+    sweep = ok(
+        lab(
+            [
+                "run",
+                "-m",
+                *train,
+                "search.beam_size=2,3",
+                f"hydra.sweep.dir={root / 'after-resume'}",
+            ],
+            root,
+            cache,
+        )
+    )
     assert "training" not in sweep.stdout and "resuming" not in sweep.stdout
     runs = completed(root / "after-resume")
     assert len(runs) == 2
@@ -190,12 +209,21 @@ def test_a_killed_training_resumes_from_its_last_saved_state(root, cache, spawn)
 def test_a_killed_sweep_reruns_only_its_missing_runs(root, trained, spawn):
     sweep_dir = root / "killed-sweep"
     # the last two searches are slow enough to be caught midway
-    args = ["run", "-m", *tiny(eval__limit=20), "search.beam_size=1,2,16,24",
-            f"hydra.sweep.dir={sweep_dir}"]
+    args = [
+        "run",
+        "-m",
+        *tiny(eval__limit=20),
+        "search.beam_size=1,2,16,24",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     log = root / "killed-sweep.log"
     proc = spawn(args, trained, log)
-    wait_for("two finished runs", lambda: sweep_dir.is_dir() and len(completed(sweep_dir)) >= 2,
-             proc, log)
+    wait_for(
+        "two finished runs",
+        lambda: sweep_dir.is_dir() and len(completed(sweep_dir)) >= 2,
+        proc,
+        log,
+    )
     sigkill(proc)
     done = sorted(completed(sweep_dir))
     assert 2 <= len(done) < 4, f"the sweep finished {done} before it was killed"
@@ -222,12 +250,29 @@ def concurrent(root: Path, cache: Path) -> list[tuple[int, str, Path]]:
         sweep_dir = root / f"concurrent-{i}"
         log = root / f"concurrent-{i}.log"
         with log.open("wb") as f:
-            procs.append((subprocess.Popen(
-                [sys.executable, "-m", "lab.cli", "run", "-m", *train,
-                 f"search.beam_size={sizes}", f"hydra.sweep.dir={sweep_dir}"],
-                cwd=root, env=lab_env(root, cache), stdout=f, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            ), log, sweep_dir))
+            procs.append(
+                (
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "lab.cli",
+                            "run",
+                            "-m",
+                            *train,
+                            f"search.beam_size={sizes}",
+                            f"hydra.sweep.dir={sweep_dir}",
+                        ],
+                        cwd=root,
+                        env=lab_env(root, cache),
+                        stdout=f,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    ),
+                    log,
+                    sweep_dir,
+                )
+            )
     out = []
     try:
         for proc, log, sweep_dir in procs:
@@ -255,11 +300,6 @@ def test_concurrent_sweeps_train_a_shared_checkpoint_once(concurrent):
     assert not any("resuming" in text for _, text, _ in concurrent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lab/pipeline.py prints 'training ...' before taking the checkpoint lock, so the "
-    "job that waits for the other's training says it too",
-)
 def test_only_the_job_that_trains_says_training(concurrent):
     assert sum("training transformer" in text for _, text, _ in concurrent) == 1
 
@@ -298,19 +338,21 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 def test_an_unwritable_cache_dir_fails_with_one_line(root, trained, tmp_path, how):
     cache_dir = blocked_dir(tmp_path, how)
     run_dir = tmp_path / "run"
-    proc = lab(["run", *tiny(), f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}"], root,
-               trained)
+    proc = lab(
+        ["run", *tiny(), f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}"], root, trained
+    )
     err = one_error_line(proc)
     assert "cache" in err and str(cache_dir) in err
     assert read_results(run_dir) is None
     assert json.loads((run_dir / "results.json").read_text())["status"] == "failed"
 
 
-CHECK_DIRS = "+hydra.callbacks.check_dirs._target_=lab.sweeps.OutputDirCheck"
+CHECK_DIRS = "++hydra.callbacks.check_dirs._target_=lab.sweeps.OutputDirCheck"
 
 
-def unwritable_output(root: Path, cache: Path, base: Path, how: str, mode: str,
-                      extra: list[str]) -> None:
+def unwritable_output(
+    root: Path, cache: Path, base: Path, how: str, mode: str, extra: list[str]
+) -> None:
     out = blocked_dir(base, how)
     if mode == "run":
         args = ["run", *tiny(), f"hydra.run.dir={out}", *extra]
@@ -328,11 +370,6 @@ def test_the_output_dir_check_fails_with_one_line(root, trained, tmp_path, how, 
     unwritable_output(root, trained, tmp_path, how, mode, [CHECK_DIRS])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hydra creates the run/sweep directory before any lab code and prints a traceback "
-    "when it cannot; conf/config.yaml does not register lab.sweeps.OutputDirCheck yet",
-)
 @pytest.mark.parametrize("mode", ["run", "multirun"])
 def test_an_unwritable_output_dir_fails_with_one_line(root, trained, tmp_path, mode):
     unwritable_output(root, trained, tmp_path, "file", mode, [])

@@ -123,8 +123,8 @@ def test_each_run_is_a_wandb_offline_run_with_config_curves_metrics_and_table(sw
         assert len(wb["tables"]["predictions"]["data"]) == 12
         job_types.add(wb["run"]["job_type"])
         if wb["run"]["job_type"] == "train-eval":
-            logged = {k for row in wb["history"] for k in row.get("valid", {})}
-            assert {"loss", "ppl"} <= logged
+            logged = {k for row in wb["history"] for k in row}
+            assert {"valid/loss", "valid/ppl"} <= logged, logged
     assert job_types == {"train-eval", "eval"}
 
 

@@ -126,8 +126,15 @@ def launcher_sweeps(root: Path, cache: Path) -> dict[str, Path]:
     out = {}
     for name, extra in LAUNCHERS.items():
         sweep_dir = root / f"sweep-{name}"
-        args = ["run", "-m", *TINY, "search.beam_size=1,2,3", *extra, TIMER,
-                f"hydra.sweep.dir={sweep_dir}"]
+        args = [
+            "run",
+            "-m",
+            *TINY,
+            "search.beam_size=1,2,3",
+            *extra,
+            TIMER,
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
         ok(lab(args, root, cache))
         out[name] = sweep_dir
     return out
@@ -162,10 +169,14 @@ def test_parallel_launchers_give_each_job_one_torch_thread(launcher_sweeps: dict
         assert len(timings) == 3, name
         assert {t["launcher"] for t in timings} == {name}
         assert {t["torch_threads"] for t in timings} == {1}, name
-        assert all(results(launcher_sweeps[name] / str(t["job_num"]))["config"]["threads"] == 0
-                   for t in timings)
-    pids = {json.loads(p.read_text())["pid"] for p in launcher_sweeps["submitit_local"].rglob(
-        TIMING_FILE)}
+        assert all(
+            results(launcher_sweeps[name] / str(t["job_num"]))["config"]["threads"] == 0
+            for t in timings
+        )
+    pids = {
+        json.loads(p.read_text())["pid"]
+        for p in launcher_sweeps["submitit_local"].rglob(TIMING_FILE)
+    }
     assert len(pids) == 3, "submitit_local runs each job in its own process"
 
 
@@ -174,8 +185,20 @@ def test_lab_report_reads_every_launcher_alike(launcher_sweeps, tmp_path, monkey
     tables = {}
     for name, sweep_dir in launcher_sweeps.items():
         out = tmp_path / name
-        cli_main(["report", str(sweep_dir), "--out", str(out), "--metric", "chrf",
-                  "--rows", "search.beam_size", "--cols", "search"])
+        cli_main(
+            [
+                "report",
+                str(sweep_dir),
+                "--out",
+                str(out),
+                "--metric",
+                "chrf",
+                "--rows",
+                "search.beam_size",
+                "--cols",
+                "search",
+            ]
+        )
         tables[name] = (out / "report_pivot.csv").read_text()
         df = load_runs(sweep_dir)
         assert len(df) == 3 and sorted(df["search.beam_size"]) == [1, 2, 3]
@@ -199,8 +222,16 @@ def test_launcher_presets_compose(preset: str):
     assert launcher._target_.startswith("hydra_plugins.hydra_submitit_launcher")
     assert launcher.timeout_min >= 60
     if preset.startswith("slurm"):
-        for knob in ("partition", "cpus_per_task", "gpus_per_node", "mem_gb", "array_parallelism",
-                     "tasks_per_node", "account", "max_num_timeout"):
+        for knob in (
+            "partition",
+            "cpus_per_task",
+            "gpus_per_node",
+            "mem_gb",
+            "array_parallelism",
+            "tasks_per_node",
+            "account",
+            "max_num_timeout",
+        ):
             assert knob in launcher, knob
 
 
@@ -215,9 +246,16 @@ def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, cache: P
         (bin_dir / tool).chmod(0o755)
     script = tmp_path / "job.sbatch"
     proc = lab(
-        ["run", "-m", *TINY, "search.beam_size=1,2,4", "hydra/launcher=slurm_gpu",
-         "hydra.launcher.partition=gpu-a100", "hydra.launcher.array_parallelism=2",
-         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        [
+            "run",
+            "-m",
+            *TINY,
+            "search.beam_size=1,2,4",
+            "hydra/launcher=slurm_gpu",
+            "hydra.launcher.partition=gpu-a100",
+            "hydra.launcher.array_parallelism=2",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
         root,
         cache,
         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
@@ -225,9 +263,16 @@ def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, cache: P
     )
     assert proc.returncode != 0  # no cluster here: the stand-in refused the job
     lines = set(script.read_text().splitlines())
-    for expected in ("--array=0-2%2", "--partition=gpu-a100", "--gpus-per-node=1",
-                     "--cpus-per-task=8", "--mem=32GB", "--time=720", "--ntasks-per-node=1",
-                     "--job-name=lab"):
+    for expected in (
+        "--array=0-2%2",
+        "--partition=gpu-a100",
+        "--gpus-per-node=1",
+        "--cpus-per-task=8",
+        "--mem=32GB",
+        "--time=720",
+        "--ntasks-per-node=1",
+        "--job-name=lab",
+    ):
         assert f"#SBATCH {expected}" in lines, expected
     assert any(line.startswith("srun") and "submitit" in line for line in lines)
     assert "automatic_schema_matching" not in proc.stderr
@@ -238,8 +283,14 @@ def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, cache: P
 
 def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, cache: Path, capsys):
     sweep_dir = root / "optuna"
-    args = ["run", "-m", "+experiment=optuna_search", *TINY, "hydra.sweeper.n_trials=3",
-            f"hydra.sweep.dir={sweep_dir}"]
+    args = [
+        "run",
+        "-m",
+        "+experiment=optuna_search",
+        *TINY,
+        "hydra.sweeper.n_trials=3",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     proc = ok(lab(args, root, cache))
     out = proc.stdout + proc.stderr
     assert "Best parameters:" in out and "best run of" in out
@@ -260,8 +311,10 @@ def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, cache: Path, ca
     assert kept["best_value"] == max(values.values())
     best = best_run(sweep_dir)
     assert best.best.objective == max(values.values())
-    assert results(best.best.run_dir)["config"]["search"]["penalty"] == kept["best_params"][
-        "search.penalty"]
+    assert (
+        results(best.best.run_dir)["config"]["search"]["penalty"]
+        == kept["best_params"]["search.penalty"]
+    )
     assert "search.alpha=" in format_best(best)
     # the trials are ordinary runs: the report tabulates them
     df = load_runs(sweep_dir)
@@ -310,8 +363,13 @@ def test_another_config_never_overwrites_a_completed_run(root, cache):
     assert snapshot(run_dir) == before
     # the same in a sweep: job 0 of another sweep lands on the completed directory
     sweep_dir = root / "resume-other"
-    ok(lab(["run", "-m", *TINY, "search.beam_size=1,2", f"hydra.sweep.dir={sweep_dir}"], root,
-           cache))
+    ok(
+        lab(
+            ["run", "-m", *TINY, "search.beam_size=1,2", f"hydra.sweep.dir={sweep_dir}"],
+            root,
+            cache,
+        )
+    )
     before = snapshot(sweep_dir)
     proc = lab(["run", "-m", *TINY, "search=greedy", f"hydra.sweep.dir={sweep_dir}"], root, cache)
     assert proc.returncode != 0 and "error:" in proc.stderr
@@ -323,17 +381,52 @@ def test_another_config_never_overwrites_a_completed_run(root, cache):
 
 def test_toy_search_names_runs_by_their_settings(root, cache):
     sweep_dir = root / "toy_search"
-    ok(lab(["run", "-m", "+experiment=toy_search", *TINY, "search.beam_size=1,2",
-            f"hydra.sweep.dir={sweep_dir}"], root, cache))
+    ok(
+        lab(
+            [
+                "run",
+                "-m",
+                "+experiment=toy_search",
+                *TINY,
+                "search.beam_size=1,2",
+                f"hydra.sweep.dir={sweep_dir}",
+            ],
+            root,
+            cache,
+        )
+    )
     assert list(run_dirs(sweep_dir)) == ["beam-k1", "beam-k2", "beam_lp-k1", "beam_lp-k2"]
     # the greedy run of the header joins the sweep directory
-    ok(lab(["run", "+experiment=toy_search", *TINY, "search=greedy",
-            f"hydra.run.dir={sweep_dir / 'greedy-k1'}"], root, cache))
+    ok(
+        lab(
+            [
+                "run",
+                "+experiment=toy_search",
+                *TINY,
+                "search=greedy",
+                f"hydra.run.dir={sweep_dir / 'greedy-k1'}",
+            ],
+            root,
+            cache,
+        )
+    )
     df = load_runs(sweep_dir)
     assert sorted(df["search"]) == ["beam", "beam", "beam_lp", "beam_lp", "greedy"]
     # a wider sweep later skips the finished runs instead of colliding with them
-    proc = ok(lab(["run", "-m", "+experiment=toy_search", *TINY, "search.beam_size=1,2,3",
-                   f"hydra.sweep.dir={sweep_dir}"], root, cache))
+    proc = ok(
+        lab(
+            [
+                "run",
+                "-m",
+                "+experiment=toy_search",
+                *TINY,
+                "search.beam_size=1,2,3",
+                f"hydra.sweep.dir={sweep_dir}",
+            ],
+            root,
+            cache,
+        )
+    )
     assert proc.stdout.count("skipping") == 4
     assert {"beam-k3", "beam_lp-k3"} <= set(run_dirs(sweep_dir))
 
