@@ -106,7 +106,8 @@ def test_a_beam_covering_the_space_finds_the_exhaustive_argmax(arch, search, kw)
     for i in range(len(lens)):
         s, n = src[i : i + 1].expand(len(outputs), -1), lens[i : i + 1].expand(len(outputs))
         tgt = pad_sequence([torch.tensor(o) for o in outputs], batch_first=True)
-        logp = model.score(s, n, tgt)
+        with torch.no_grad():
+            logp = model.score(s, n, tgt)
         length = torch.tensor([len(o) for o in outputs])
         final = decoder.penalty(logp, length)
         best = int(final.argmax())
