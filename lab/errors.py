@@ -7,3 +7,7 @@ class LabError(Exception):
     The CLI prints ``error: <message>`` and exits with status 2; the message must say what to
     do about it (the valid choices, the missing file and how to get it).
     """
+
+
+class TooLongError(LabError, ValueError):
+    """An input longer than the model's positions: the fix is ``model.max_positions``."""

@@ -177,7 +177,10 @@ def _run(
                 train_pairs = encode_examples(
                     task.examples(task.train_split), tokenizer, settings.max_len
                 )
-                valid_pairs = encode_examples(task.examples(task.valid_split), tokenizer)
+                # validated on the pairs training could see: same length limit
+                valid_pairs = encode_examples(
+                    task.examples(task.valid_split), tokenizer, settings.max_len
+                )
             torch.manual_seed(cfg.seed)
             model, meta, _ = train_or_load(
                 ckpt_path.parent,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lab.errors import LabError
 from lab.models.base import BOS_ID
 from lab.models.decoder_only import DecoderOnly, prefix_lm_mask
 from lab.registry import MODELS
@@ -109,19 +110,20 @@ def test_vocabularies_and_tying() -> None:
 
 
 def test_position_budget() -> None:
-    """The target starts after the source: both share the position table."""
+    """The target starts after the source: both share the position table; past it, a LabError
+    (one line at the command line) names model.max_positions."""
     model = make_model(max_positions=16)
     assert model.max_source_positions == 8 and model.max_positions == 8
     src, lens = make_batch([8])
     model.score(src, lens, make_targets([8]))
-    with pytest.raises(ValueError, match="max_source_positions"):
+    with pytest.raises(LabError, match="max_source_positions.*model.max_positions"):
         model.encode(*make_batch([9]))
-    with pytest.raises(ValueError, match="max_positions"):
+    with pytest.raises(LabError, match="model.max_positions"):
         model.score(src, lens, make_targets([9]))
     run = Replay(model, src, lens, beam=1)
     for _ in range(8):
         run.step()
-    with pytest.raises(ValueError, match="max_positions"):
+    with pytest.raises(LabError, match="model.max_positions"):
         run.step()
 
 

@@ -44,7 +44,9 @@ def test_multi30k_de_en_val(cache: Path):
     assert val[0].tgt == "A group of men are loading cotton onto a truck"
     assert val[0].refs == (val[0].tgt,) and val[0].id == "val-0"
     assert (task.train_split, task.valid_split, task.test_split) == (
-        "train", "val", "test_2016_flickr",
+        "train",
+        "val",
+        "test_2016_flickr",
     )
     assert len(task.examples("test_2016_flickr")) == 1000
 
@@ -159,9 +161,22 @@ def test_squad_train_split(cache: Path):
     with pytest.raises(LabError, match="set task.train_path"):
         SQuAD(DATA, cache).examples("train")
     task = SQuAD(DATA, cache, path="squad/xquad.en.json", train_path="squad/xquad.en.json")
-    assert "train" in task.splits() and len(task.examples("train")) == 1190
+    assert "train" in task.splits() and task.examples("train") == []  # all held out
     with pytest.raises(LabError, match="not found"):
         SQuAD(DATA, cache, path="squad/nope.json").examples("eval")
+
+
+def test_squad_training_never_sees_evaluation_paragraphs(cache: Path):
+    """Dev minus XQuAD: the 240 XQuAD paragraphs (all 1190 of their questions) are dropped."""
+    task = SQuAD(
+        DATA, cache, path="squad/xquad.en.json", train_path="squad/dev-v1.1.reconstructed.json.gz"
+    )
+    train, held_out = task.examples("train"), task.examples("eval")
+    assert len(train) == 10570 - 1190
+    assert not {e.id for e in train} & {e.id for e in held_out}
+    held_contexts = {e.src.partition(" context: ")[2] for e in held_out}
+    assert not {e.src.partition(" context: ")[2] for e in train} & held_contexts
+    assert task.signature()["minus_eval"].endswith("xquad.en.json")
 
 
 def test_squad_gzip_and_absolute_path(cache: Path, tmp_path: Path):
@@ -173,8 +188,10 @@ def test_squad_gzip_and_absolute_path(cache: Path, tmp_path: Path):
 # --- parallel -------------------------------------------------------------------------------
 def test_parallel_flores_devtest(cache: Path):
     task = Parallel(
-        DATA, cache,
-        test_src="flores200/eng_Latn.devtest", test_tgt="flores200/deu_Latn.devtest",
+        DATA,
+        cache,
+        test_src="flores200/eng_Latn.devtest",
+        test_tgt="flores200/deu_Latn.devtest",
     )
     test = task.examples("test")
     assert task.splits() == ["test"] and len(test) == 1012
@@ -184,7 +201,8 @@ def test_parallel_flores_devtest(cache: Path):
 
 def test_parallel_path_mapping_wmt(cache: Path):
     task = Parallel(
-        DATA, cache,
+        DATA,
+        cache,
         path={"test": {"src": "wmt16/newstest2016.de", "tgt": "wmt16/newstest2016.en"}},
     )
     test = task.examples("test")

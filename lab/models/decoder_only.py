@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lab.errors import TooLongError
 from lab.models.base import DecoderModel, State, padding_mask
 from lab.models.layers import (
     Attention,
@@ -176,9 +177,9 @@ class DecoderOnly(DecoderModel):
 
     def _check_source(self, src_tokens: Tensor) -> None:
         if src_tokens.size(1) > self.max_source_positions:
-            raise ValueError(
+            raise TooLongError(
                 f"source of {src_tokens.size(1)} tokens exceeds max_source_positions="
-                f"{self.max_source_positions}; raise max_positions (it must cover 2x the source)"
+                f"{self.max_source_positions}; raise model.max_positions (to 2x the source)"
             )
 
     def _embed_source(self, src_tokens: Tensor) -> Tensor:
@@ -206,7 +207,7 @@ class DecoderOnly(DecoderModel):
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         if state.step >= self.max_positions:
-            raise ValueError(f"target longer than max_positions={self.max_positions}")
+            raise TooLongError(f"target longer than model.max_positions={self.max_positions}")
         k = state.beam_size
         pos = state.shared["src_lengths"].repeat_interleave(k) + state.step  # (B*K,)
         x = self._embed(prev_tokens[:, None], pos[:, None])  # (B*K, 1, D)
@@ -222,7 +223,9 @@ class DecoderOnly(DecoderModel):
         self._check_source(src_tokens)
         s, t = src_tokens.size(1), prev_tokens.size(1)
         if t > self.max_positions:
-            raise ValueError(f"target of {t} tokens exceeds max_positions={self.max_positions}")
+            raise TooLongError(
+                f"target of {t} tokens exceeds model.max_positions={self.max_positions}"
+            )
         tgt_pos = src_lengths[:, None] + torch.arange(t, device=prev_tokens.device)  # (B, T)
         x = torch.cat([self._embed_source(src_tokens), self._embed(prev_tokens, tgt_pos)], 1)
         mask = prefix_lm_mask(src_lengths, s, t)  # (B, 1, S+T, S+T)

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from lab.errors import TooLongError
 from lab.models.base import DecoderModel, State, padding_mask
 from lab.models.layers import Attention, FeedForward, Positions, Residual, causal_mask
 from lab.registry import MODELS
@@ -111,9 +112,9 @@ class Transformer(DecoderModel):
 
     def _embed(self, table: nn.Embedding, tokens: Tensor, start: int = 0) -> Tensor:
         if start + tokens.size(1) > self._max_positions:
-            raise ValueError(
+            raise TooLongError(
                 f"{start + tokens.size(1)} positions exceed model.max_positions="
-                f"{self._max_positions}; shorten the input or raise max_positions"
+                f"{self._max_positions}; raise it (model.max_positions=...) or lower train.max_len"
             )
         pos = torch.arange(start, start + tokens.size(1), device=tokens.device)
         return self.drop(table(tokens) * self.scale + self.positions(pos)[None])  # (N, T, D)

@@ -3,6 +3,10 @@
 Each question becomes one example: source ``question: <question> context: <context>``
 (whitespace collapsed), target the first gold answer, references every gold answer text (the
 SQuAD EM/F1 take the best over them), id the SQuAD question id.
+
+Training on a second file never sees the evaluation paragraphs: a training question whose
+paragraph context (or id) is in the evaluation file is dropped, so training on the SQuAD dev set
+and evaluating on XQuAD (240 of its paragraphs) measures held-out paragraphs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ DEFAULT_PATHS = (
     "squad/dev-v1.1.reconstructed.json.gz",
 )
 EVAL_SPLITS = ("eval", "valid", "test")  # one file: valid and test are names for eval
+CONTEXT = " context: "  # separates question and context in the source
 
 
 def squash(text: str) -> str:
@@ -43,6 +48,13 @@ def load_squad(path: Path) -> list[Example]:
         ) from None
 
 
+def contexts(path: Path) -> set[str]:
+    """The (whitespace-squashed) paragraph contexts of a SQuAD v1.1 JSON file."""
+    with open_text(path) as f:
+        data = json.load(f)
+    return {squash(p["context"]) for a in data["data"] for p in a["paragraphs"]}
+
+
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
@@ -59,7 +71,7 @@ def _examples(data: dict[str, Any], path: Path) -> list[Example]:
                         f"{path}: question {qa.get('id')} has no answer (SQuAD v2?);"
                         " only SQuAD v1.1 files with answers are supported"
                     )
-                src = f"question: {squash(qa['question'])} context: {context}"
+                src = f"question: {squash(qa['question'])}{CONTEXT}{context}"
                 out.append(Example(str(qa["id"]), src, answers[0], answers))
     return out
 
@@ -72,7 +84,7 @@ class SQuAD(Task):
     squad/dev-v1.1.reconstructed.json.gz found in the data directory) and ``train_path``
     (optional training file). Relative paths are resolved against the data directory, then the
     working directory. Splits: eval (also called valid and test) and, with ``train_path``,
-    train.
+    train (minus every question on a paragraph of the evaluation file).
     """
 
     kind = "qa"
@@ -125,11 +137,18 @@ class SQuAD(Task):
             p = self.train_path
             sig["train_path"] = str(p.resolve())
             sig["train_bytes"] = p.stat().st_size
+            sig["minus_eval"] = str(self.eval_path.resolve())  # eval paragraphs are dropped
         return sig
 
     def examples(self, split: str) -> list[Example]:
         if split == "train":
-            return self._load(self.train_path)
+            held_out = self._load(self.eval_path)
+            ids, ctxs = {e.id for e in held_out}, contexts(self.eval_path)
+            return [
+                e
+                for e in self._load(self.train_path)
+                if e.id not in ids and e.src.partition(CONTEXT)[2] not in ctxs
+            ]
         if split not in EVAL_SPLITS:
             raise unknown_split("squad", split, self.splits())
         return self._load(self.eval_path)
