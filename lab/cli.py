@@ -51,6 +51,7 @@ def cmd_report(argv: list[str]) -> None:
     p.add_argument("--x", default=None, help="numeric key for the plot's x axis")
     p.add_argument("--hue", default=None, help="key: one line per value")
     p.add_argument("--name", default="report", help="file name prefix")
+    p.add_argument("--mean-row", action="store_true", help="end the pivot with column means")
     a = p.parse_args(argv)
 
     def split(s: str) -> tuple[str, ...]:
@@ -67,6 +68,7 @@ def cmd_report(argv: list[str]) -> None:
             x=a.x,
             hue=a.hue,
             name=a.name,
+            mean_row=a.mean_row,
         )
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

@@ -306,13 +306,20 @@ def _fmt_value(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _flat_pivot(table: pd.DataFrame, rows: list[str]) -> pd.DataFrame:
-    """``table`` with its row keys as leading columns and its column labels as plain text."""
+def _flat_pivot(table: pd.DataFrame, rows: list[str], mean_row: bool = False) -> pd.DataFrame:
+    """``table`` with its row keys as leading columns and its column labels as plain text.
+
+    With ``mean_row``, a last row ``mean`` holds each column's mean over the rows; a column
+    with a missing cell gets no mean (``-``) rather than a mean over fewer rows.
+    """
     flat = table.copy()
     flat.columns = [_fmt_key(c) for c in flat.columns]
-    if rows:
-        return flat.reset_index()
-    return flat.reset_index(names="metric")
+    flat = flat.reset_index() if rows else flat.reset_index(names="metric")
+    if mean_row and rows:
+        means = flat.drop(columns=rows).mean(skipna=False)
+        label = {rows[0]: "mean"} | {key: None for key in rows[1:]}
+        flat = pd.concat([flat.astype({rows[0]: object}), pd.DataFrame([label | dict(means)])])
+    return flat.reset_index(drop=True)
 
 
 class _Table:
@@ -492,10 +499,12 @@ def write_report(
     x: str | None = None,
     hue: Keys = None,
     name: str = "report",
+    mean_row: bool = False,
 ) -> list[Path]:
     """Write ``<name>_pivot.{md,csv,tex}``, ``<name>_runs.{md,csv,tex}`` and, with ``x``,
     ``<name>_plot.png`` (``metric`` against ``x``, one line per ``hue`` value; by default per
-    model/search, and per task when there are several). Returns the written paths.
+    model/search, and per task when there are several). ``mean_row`` ends the pivot with the
+    mean of each column (say, the mean error over the bAbI tasks). Returns the written paths.
     """
     _check_not_empty(df)
     if not name or any(sep in name for sep in ("/", "\\")) or name.startswith("."):
@@ -512,8 +521,8 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     caption = (f"{metric} by {' x '.join(row_keys) or '-'} (rows) and "
                f"{' x '.join(col_keys) or '-'} (columns), mean over {len(df)} runs")
-    written = _write_table(_Table(_flat_pivot(table, row_keys), table.columns.map(_fmt_key),
-                                  caption), out, f"{name}_pivot")
+    flat = _flat_pivot(table, row_keys, mean_row)
+    written = _write_table(_Table(flat, table.columns.map(_fmt_key), caption), out, f"{name}_pivot")
     runs = runs_table(df, metric)
     metrics, _ = _column_groups(df)
     written += _write_table(_Table(runs, [c for c in runs.columns if c in metrics],
@@ -533,6 +542,7 @@ def report(
     x: str | None = None,
     hue: Keys = None,
     name: str = "report",
+    mean_row: bool = False,
 ) -> list[Path]:
     """Load the completed runs under ``paths`` and write the report files into ``out``."""
     df = load_runs(paths)
@@ -540,4 +550,6 @@ def report(
         shown = ", ".join(str(p) for p in _as_paths(paths))
         raise LabError(f"no completed runs under {shown}; pass run or sweep directories that "
                        f"hold a {RESULTS_FILE} with status 'completed'.")
-    return write_report(df, out, metric=metric, rows=rows, cols=cols, x=x, hue=hue, name=name)
+    return write_report(
+        df, out, metric=metric, rows=rows, cols=cols, x=x, hue=hue, name=name, mean_row=mean_row
+    )

@@ -214,6 +214,21 @@ def test_write_report_writes_all_files(sweep: Path, tmp_path: Path):
     assert pivot_csv.set_index("model").loc["lstm", "greedy"] == pytest.approx(30.0)
 
 
+def test_mean_row_averages_each_column_and_refuses_partial_columns(sweep: Path, tmp_path: Path):
+    df = _load([sweep])
+    write_report(df, tmp_path, metric="bleu", rows="model", cols="search", mean_row=True)
+    table = pd.read_csv(tmp_path / "report_pivot.csv")
+    assert table["model"].tolist() == ["lstm", "transformer", "mean"]
+    mean = table.set_index("model").loc["mean"]
+    assert mean["greedy"] == pytest.approx((30.0 + 34.0) / 2)
+    assert mean["beam"] == pytest.approx((31.5 + 36.5) / 2)
+    assert "| mean        |" in (tmp_path / "report_pivot.md").read_text()
+    # greedy runs only at beam 1, beam runs only at beam 5: no column is complete
+    write_report(df, tmp_path, metric="bleu", rows="search.beam_size", cols="search", mean_row=True)
+    md = (tmp_path / "report_pivot.md").read_text()
+    assert md.splitlines()[-1].replace(" ", "") == "|mean|-|-|"
+
+
 def test_runs_table_keeps_what_varies(sweep: Path, tmp_path: Path):
     df = _load([sweep])
     table = runs_table(df, "chrf")
