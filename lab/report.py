@@ -94,8 +94,10 @@ def find_runs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) 
     found: dict[Path, None] = {}
     for path in _as_paths(paths):
         if not path.exists():
-            raise LabError(f"no such run or sweep directory: {path}; pass a directory that "
-                           f"`lab run` wrote (it holds {RESULTS_FILE}).")
+            raise LabError(
+                f"no such run or sweep directory: {path}; pass a directory that "
+                f"`lab run` wrote (it holds {RESULTS_FILE})."
+            )
         if path.is_file():
             if path.name != RESULTS_FILE:
                 raise LabError(f"{path} is a file; pass a run or sweep directory instead.")
@@ -218,8 +220,13 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
 def _numeric_columns(df: pd.DataFrame) -> list[str]:
     """Numeric columns, metrics first."""
     metrics = df.attrs.get("columns", {}).get("metric", [])
-    numeric = [c for c in df.columns if c != "run_dir" and pd.api.types.is_numeric_dtype(df[c])
-               and not pd.api.types.is_bool_dtype(df[c])]
+    numeric = [
+        c
+        for c in df.columns
+        if c != "run_dir"
+        and pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+    ]
     return [c for c in metrics if c in numeric] + [c for c in numeric if c not in metrics]
 
 
@@ -230,8 +237,10 @@ def check_metric(df: pd.DataFrame, metric: str) -> None:
         return
     if metric in df.columns:
         raise LabError(f"metric '{metric}' is not numeric; choose one of: {', '.join(choices)}.")
-    raise LabError(f"unknown metric '{metric}'.{_suggest(metric, choices)} "
-                   f"Valid choices: {', '.join(choices)}.")
+    raise LabError(
+        f"unknown metric '{metric}'.{_suggest(metric, choices)} "
+        f"Valid choices: {', '.join(choices)}."
+    )
 
 
 def check_keys(df: pd.DataFrame, keys: Iterable[str], what: str = "key") -> None:
@@ -239,14 +248,18 @@ def check_keys(df: pd.DataFrame, keys: Iterable[str], what: str = "key") -> None
     choices = [c for c in df.columns if c != "run_dir"]
     for key in keys:
         if key not in df.columns:
-            raise LabError(f"unknown {what} '{key}'.{_suggest(key, choices)} "
-                           f"Valid choices: {', '.join(choices)}.")
+            raise LabError(
+                f"unknown {what} '{key}'.{_suggest(key, choices)} "
+                f"Valid choices: {', '.join(choices)}."
+            )
 
 
 def _check_not_empty(df: pd.DataFrame) -> None:
     if df.empty:
-        raise LabError("no completed runs to report; pass run or sweep directories that hold "
-                       f"a {RESULTS_FILE} with status 'completed'.")
+        raise LabError(
+            "no completed runs to report; pass run or sweep directories that hold "
+            f"a {RESULTS_FILE} with status 'completed'."
+        )
 
 
 # ---------------------------------------------------------------------------------- pivoting
@@ -270,8 +283,10 @@ def pivot(df: pd.DataFrame, metric: str, rows: Keys, cols: Keys) -> pd.DataFrame
     check_metric(df, metric)
     check_keys(df, row_keys + col_keys)
     if set(row_keys) & set(col_keys):
-        raise LabError(f"'{sorted(set(row_keys) & set(col_keys))[0]}' is both a row and a column "
-                       "key; use each key on one side only.")
+        raise LabError(
+            f"'{sorted(set(row_keys) & set(col_keys))[0]}' is both a row and a column "
+            "key; use each key on one side only."
+        )
     if not row_keys and not col_keys:
         return pd.DataFrame({metric: [df[metric].mean()]}, index=pd.Index([metric]))
     means = _group_mean(df, row_keys + col_keys, metric)
@@ -332,20 +347,28 @@ class _Table:
 
     def cells(self) -> list[list[str]]:
         fmts = [_fmt_value if c in self.values else _fmt_key for c in self.frame.columns]
-        return [[f(v) for f, v in zip(fmts, row, strict=True)]
-                for row in self.frame.itertuples(index=False)]
+        return [
+            [f(v) for f, v in zip(fmts, row, strict=True)]
+            for row in self.frame.itertuples(index=False)
+        ]
 
     def align(self) -> list[str]:
         return ["right" if self._is_number(c) else "left" for c in self.frame.columns]
 
     def _is_number(self, column: str) -> bool:
         series = self.frame[column]
-        return column in self.values or (pd.api.types.is_numeric_dtype(series)
-                                         and not pd.api.types.is_bool_dtype(series))
+        return column in self.values or (
+            pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        )
 
     def markdown(self) -> str:
-        body = tabulate(self.cells(), headers=list(self.frame.columns), tablefmt="pipe",
-                        colalign=self.align(), disable_numparse=True)
+        body = tabulate(
+            self.cells(),
+            headers=list(self.frame.columns),
+            tablefmt="pipe",
+            colalign=self.align(),
+            disable_numparse=True,
+        )
         return f"{self.caption}\n\n{body}\n"
 
     def latex(self) -> str:
@@ -365,8 +388,16 @@ class _Table:
 
 
 _LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 
 
@@ -439,10 +470,15 @@ def _default_hue(df: pd.DataFrame) -> list[str]:
 def _plot(df: pd.DataFrame, metric: str, x: str, hue: list[str]) -> Figure:
     xs = pd.to_numeric(df[x], errors="coerce")
     if xs.isna().all():
-        numeric = [c for c in _numeric_columns(df) if c not in df.attrs.get("columns", {})
-                   .get("metric", [])]
-        raise LabError(f"x key '{x}' is not numeric; choose a numeric key such as: "
-                       f"{', '.join(numeric) or 'search.beam_size'}.")
+        numeric = [
+            c
+            for c in _numeric_columns(df)
+            if c not in df.attrs.get("columns", {}).get("metric", [])
+        ]
+        raise LabError(
+            f"x key '{x}' is not numeric; choose a numeric key such as: "
+            f"{', '.join(numeric) or 'search.beam_size'}."
+        )
     frame = df[hue].copy()
     frame["__x"], frame["__y"] = xs, df[metric]
     frame = frame.dropna(subset=["__x", "__y"])
@@ -482,11 +518,13 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
 
 def _write_table(table: _Table, out_dir: Path, stem: str) -> list[Path]:
     return [
-        _atomic_write(out_dir / f"{stem}.md",
-                      lambda p: p.write_text(table.markdown(), encoding="utf-8")),
+        _atomic_write(
+            out_dir / f"{stem}.md", lambda p: p.write_text(table.markdown(), encoding="utf-8")
+        ),
         _atomic_write(out_dir / f"{stem}.csv", lambda p: table.frame.to_csv(p, index=False)),
-        _atomic_write(out_dir / f"{stem}.tex",
-                      lambda p: p.write_text(table.latex(), encoding="utf-8")),
+        _atomic_write(
+            out_dir / f"{stem}.tex", lambda p: p.write_text(table.latex(), encoding="utf-8")
+        ),
     ]
 
 
@@ -519,17 +557,23 @@ def write_report(
     fig = _plot(df, metric, x, hue_keys) if x else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    caption = (f"{metric} by {' x '.join(row_keys) or '-'} (rows) and "
-               f"{' x '.join(col_keys) or '-'} (columns), mean over {len(df)} runs")
+    caption = (
+        f"{metric} by {' x '.join(row_keys) or '-'} (rows) and "
+        f"{' x '.join(col_keys) or '-'} (columns), mean over {len(df)} runs"
+    )
     flat = _flat_pivot(table, row_keys, mean_row)
     written = _write_table(_Table(flat, table.columns.map(_fmt_key), caption), out, f"{name}_pivot")
     runs = runs_table(df, metric)
     metrics, _ = _column_groups(df)
-    written += _write_table(_Table(runs, [c for c in runs.columns if c in metrics],
-                                   f"all {len(df)} runs"), out, f"{name}_runs")
+    written += _write_table(
+        _Table(runs, [c for c in runs.columns if c in metrics], f"all {len(df)} runs"),
+        out,
+        f"{name}_runs",
+    )
     if fig is not None:
-        written.append(_atomic_write(out / f"{name}_plot.png",
-                                     lambda p: fig.savefig(p, format="png", dpi=150)))
+        written.append(
+            _atomic_write(out / f"{name}_plot.png", lambda p: fig.savefig(p, format="png", dpi=150))
+        )
     return written
 
 
@@ -548,8 +592,10 @@ def report(
     df = load_runs(paths)
     if df.empty:
         shown = ", ".join(str(p) for p in _as_paths(paths))
-        raise LabError(f"no completed runs under {shown}; pass run or sweep directories that "
-                       f"hold a {RESULTS_FILE} with status 'completed'.")
+        raise LabError(
+            f"no completed runs under {shown}; pass run or sweep directories that "
+            f"hold a {RESULTS_FILE} with status 'completed'."
+        )
     return write_report(
         df, out, metric=metric, rows=rows, cols=cols, x=x, hue=hue, name=name, mean_row=mean_row
     )

@@ -195,8 +195,11 @@ def load_or_train(
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}.", dir=root))
         try:
             Tokenizer.train(_train_texts(task), vocab_size, tmp / MODEL_FILE, model_type, seed=0)
-            meta = {"signature": task.signature(), "vocab_size": vocab_size,
-                    "model_type": model_type}
+            meta = {
+                "signature": task.signature(),
+                "vocab_size": vocab_size,
+                "model_type": model_type,
+            }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
             if final.exists():  # a stale, incomplete directory (no model file)
                 shutil.rmtree(final)

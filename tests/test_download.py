@@ -269,7 +269,8 @@ def test_babi_archive_download_and_safe_extraction(
     ]
     assert len(task.examples("train")) + len(task.examples("valid")) == 2
     assert _leftovers(data / "babi" / "en") == [
-        "qa1_single-supporting-fact_test.txt", "qa1_single-supporting-fact_train.txt",
+        "qa1_single-supporting-fact_test.txt",
+        "qa1_single-supporting-fact_train.txt",
     ]
     assert sorted(os.listdir(data / "babi")) == [".extract.lock", "en"]
     assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/absolute-escape.txt").exists()

@@ -113,13 +113,23 @@ def test_mt_word_order_and_agreement_hand_built(lex: toy_mt.Lexicon):
     sentence = Sentence([Clause(subj=subj, verb=0, obj=obj)])
 
     assert g.render_source(sentence) == [
-        "da", a0.src, n0.src, v0.src + "s", "som", n1.src + "s", ".",
+        "da",
+        a0.src,
+        n0.src,
+        v0.src + "s",
+        "som",
+        n1.src + "s",
+        ".",
     ]
     g0, g1 = n0.genders[0], n1.genders[0]
     assert g.render_target(sentence) == [
-        toy_mt.TGT_DET[True, g0, "sg"], n0.tgt[0], a0.tgt[0] + toy_mt.TGT_ADJ_SUFFIX[g0, "sg"],
-        toy_mt.TGT_DET[False, g1, "pl"], n1.tgt[0] + toy_mt.TGT_NOUN_PLURAL[g1],
-        v0.tgt[0] + toy_mt.TGT_VERB_SUFFIX[3, "sg"], ".",
+        toy_mt.TGT_DET[True, g0, "sg"],
+        n0.tgt[0],
+        a0.tgt[0] + toy_mt.TGT_ADJ_SUFFIX[g0, "sg"],
+        toy_mt.TGT_DET[False, g1, "pl"],
+        n1.tgt[0] + toy_mt.TGT_NOUN_PLURAL[g1],
+        v0.tgt[0] + toy_mt.TGT_VERB_SUFFIX[3, "sg"],
+        ".",
     ]
 
 

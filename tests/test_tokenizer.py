@@ -72,7 +72,9 @@ def test_cache_reused_not_retrained(task: ToyMT, tmp_path: Path):
 def test_tiny_corpus_gets_a_smaller_vocabulary(tmp_path: Path):
     for model_type in ("unigram", "bpe"):
         tok = Tokenizer.train(
-            ["a b c", "hello world", "hello there"], 1000, tmp_path / f"{model_type}.model",
+            ["a b c", "hello world", "hello there"],
+            1000,
+            tmp_path / f"{model_type}.model",
             model_type=model_type,
         )
         assert 4 < tok.vocab_size < 1000

@@ -14,9 +14,7 @@ from lab.registry import METRICS
 __all__ = ["Metric", "MetricValues", "check_inputs", "compute_metrics"]
 
 
-def compute_metrics(
-    names: Iterable[str], hyps: list[str], refs: list[list[str]]
-) -> MetricValues:
+def compute_metrics(names: Iterable[str], hyps: list[str], refs: list[list[str]]) -> MetricValues:
     """Run the metrics ``names`` (duplicates once, in order) and merge their outputs.
 
     Unknown names raise the registry's error listing the valid metrics; two metrics that

@@ -39,13 +39,26 @@ from lab.tasks.base import (
 )
 
 STEMS = {
-    1: "qa1_single-supporting-fact", 2: "qa2_two-supporting-facts",
-    3: "qa3_three-supporting-facts", 4: "qa4_two-arg-relations", 5: "qa5_three-arg-relations",
-    6: "qa6_yes-no-questions", 7: "qa7_counting", 8: "qa8_lists-sets",
-    9: "qa9_simple-negation", 10: "qa10_indefinite-knowledge", 11: "qa11_basic-coreference",
-    12: "qa12_conjunction", 13: "qa13_compound-coreference", 14: "qa14_time-reasoning",
-    15: "qa15_basic-deduction", 16: "qa16_basic-induction", 17: "qa17_positional-reasoning",
-    18: "qa18_size-reasoning", 19: "qa19_path-finding", 20: "qa20_agents-motivations",
+    1: "qa1_single-supporting-fact",
+    2: "qa2_two-supporting-facts",
+    3: "qa3_three-supporting-facts",
+    4: "qa4_two-arg-relations",
+    5: "qa5_three-arg-relations",
+    6: "qa6_yes-no-questions",
+    7: "qa7_counting",
+    8: "qa8_lists-sets",
+    9: "qa9_simple-negation",
+    10: "qa10_indefinite-knowledge",
+    11: "qa11_basic-coreference",
+    12: "qa12_conjunction",
+    13: "qa13_compound-coreference",
+    14: "qa14_time-reasoning",
+    15: "qa15_basic-deduction",
+    16: "qa16_basic-induction",
+    17: "qa17_positional-reasoning",
+    18: "qa18_size-reasoning",
+    19: "qa19_path-finding",
+    20: "qa20_agents-motivations",
 }
 SIZES = {"1k": "en", "10k": "en-10k"}
 URL_ENV = "LAB_BABI_URL"
@@ -87,8 +100,9 @@ def parse(lines: list[str], name: str = "bAbI file") -> list[list[Question]]:
         fields = text.split("\t")
         if len(fields) < 2:
             raise LabError(f"{name} line {n}: a question without an answer; re-fetch the file")
-        q = Question(len(stories) - 1, int(head), tuple(statements), fields[0].strip(),
-                     fields[1].strip())
+        q = Question(
+            len(stories) - 1, int(head), tuple(statements), fields[0].strip(), fields[1].strip()
+        )
         stories[-1].append(q)
     return stories
 

@@ -40,26 +40,45 @@ PERSONS = [(1, "sg"), (2, "sg"), (3, "sg"), (1, "pl"), (2, "pl"), (3, "pl")]
 # --- closed-class words -----------------------------------------------------------------------
 SRC_DET = {(True, "sg"): "da", (True, "pl"): "da", (False, "sg"): "en", (False, "pl"): "som"}
 SRC_PRONOUN = {
-    (1, "sg", None): "mo", (2, "sg", None): "tu", (3, "sg", "m"): "hal", (3, "sg", "f"): "hel",
-    (1, "pl", None): "wem", (2, "pl", None): "jum", (3, "pl", None): "dai",
+    (1, "sg", None): "mo",
+    (2, "sg", None): "tu",
+    (3, "sg", "m"): "hal",
+    (3, "sg", "f"): "hel",
+    (1, "pl", None): "wem",
+    (2, "pl", None): "jum",
+    (3, "pl", None): "dai",
 }
 SRC_REL, SRC_CONJ, SRC_PLURAL, SRC_3SG = "kwa", "ind", "s", "s"
 
 TGT_DET = {
-    (True, "m", "sg"): "il", (True, "f", "sg"): "ja", (True, "m", "pl"): "ilo",
-    (True, "f", "pl"): "jai", (False, "m", "sg"): "nu", (False, "f", "sg"): "na",
-    (False, "m", "pl"): "nuo", (False, "f", "pl"): "nai",
+    (True, "m", "sg"): "il",
+    (True, "f", "sg"): "ja",
+    (True, "m", "pl"): "ilo",
+    (True, "f", "pl"): "jai",
+    (False, "m", "sg"): "nu",
+    (False, "f", "sg"): "na",
+    (False, "m", "pl"): "nuo",
+    (False, "f", "pl"): "nai",
 }
 TGT_PRONOUN = {
-    (1, "sg", None): "ego", (2, "sg", None): "ty", (3, "sg", "m"): "ono", (3, "sg", "f"): "ona",
-    (1, "pl", None): "nos", (2, "pl", None): "vos", (3, "pl", None): "oni",
+    (1, "sg", None): "ego",
+    (2, "sg", None): "ty",
+    (3, "sg", "m"): "ono",
+    (3, "sg", "f"): "ona",
+    (1, "pl", None): "nos",
+    (2, "pl", None): "vos",
+    (3, "pl", None): "oni",
 }
 TGT_REL, TGT_CONJ = "ke", "yo"
 TGT_NOUN_PLURAL = {"m": "i", "f": "en"}
 TGT_ADJ_SUFFIX = {("m", "sg"): "", ("f", "sg"): "a", ("m", "pl"): "i", ("f", "pl"): "e"}
 TGT_VERB_SUFFIX = {
-    (1, "sg"): "om", (2, "sg"): "es", (3, "sg"): "a",
-    (1, "pl"): "omi", (2, "pl"): "eti", (3, "pl"): "an",
+    (1, "sg"): "om",
+    (2, "sg"): "es",
+    (3, "sg"): "a",
+    (1, "pl"): "omi",
+    (2, "pl"): "eti",
+    (3, "pl"): "an",
 }
 
 # --- lexicon shape --------------------------------------------------------------------------
@@ -435,4 +454,3 @@ class ToyMT(Task):
             Example(f"{split}-{i}", src, tgt, (tgt,))
             for i, (src, tgt) in enumerate(self._data[split])
         ]
-

@@ -23,8 +23,16 @@ from lab.tasks.base import Example, Task, int_option, resolve_options, unknown_s
 
 PEOPLE = ["mary", "john", "sandra", "daniel", "fred", "bill", "julie", "emily", "jeff", "lucy"]
 PLACES = [
-    "kitchen", "garden", "office", "hallway", "bathroom",
-    "bedroom", "cellar", "garage", "park", "school",
+    "kitchen",
+    "garden",
+    "office",
+    "hallway",
+    "bathroom",
+    "bedroom",
+    "cellar",
+    "garage",
+    "park",
+    "school",
 ]
 OBJECTS = ["apple", "football", "milk", "book", "key", "ball", "box", "cup", "hat", "phone"]
 MOVE_VERBS = ["went to", "moved to", "travelled to", "journeyed to", "went back to"]
@@ -46,9 +54,7 @@ class _World:
     def free_objects_here(self, person: str, objects: list[str]) -> list[str]:
         """Objects ``person`` may pick up: lying at their place, or not yet mentioned."""
         here = self.person_at[person]
-        return [
-            o for o in objects if o not in self.holder and self.object_at.get(o, here) == here
-        ]
+        return [o for o in objects if o not in self.holder and self.object_at.get(o, here) == here]
 
     def object_place(self, obj: str) -> str | None:
         if obj in self.holder:
