@@ -9,7 +9,7 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 
 from lab.errors import LabError
 from lab.metrics import compute_metrics
-from lab.metrics.qa import Babi, Squad, answer_set, normalize_answer, squad_f1
+from lab.metrics.qa import Babi, BabiOrdered, Squad, answer_set, normalize_answer, squad_f1
 from lab.metrics.stats import LengthStats
 from lab.metrics.translation import Bleu, Chrf, Ter, ref_streams
 from lab.registry import METRICS, Entry
@@ -159,6 +159,20 @@ def test_babi_answers_compare_as_sets():
     out = Babi().compute(hyps, refs)
     assert out["accuracy"] == pytest.approx(50.0)
     assert out["error"] == pytest.approx(50.0)
+
+
+def test_babi_paths_compare_in_order():
+    """Task 19's answers are routes: the same directions in another order are wrong."""
+    hyps, refs = ["s,e", "e,s", "n, n", "w"], [["s,e"], ["s,e"], ["n,n"], ["w,w"]]
+    assert BabiOrdered().compute(hyps, refs) == {"accuracy": 50.0, "error": 50.0}
+    assert Babi().compute(hyps, refs)["accuracy"] == 100.0  # as sets, e,s == s,e and w == w,w
+
+
+def test_babi_task_19_is_scored_in_order():
+    from lab.tasks.babi import BAbI
+
+    assert BAbI("data", "cache", task_id=19).default_metrics == ("squad", "babi_ordered")
+    assert BAbI("data", "cache", task_id=8).default_metrics == ("squad", "babi")
 
 
 def test_babi_any_reference_counts():

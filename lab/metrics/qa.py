@@ -62,19 +62,36 @@ def answer_set(answer: str) -> frozenset[str]:
     return frozenset(" ".join(item.split()) for item in answer.split(","))
 
 
+def answer_items(answer: str) -> tuple[str, ...]:
+    """A bAbI answer as its comma-separated items in order, whitespace trimmed and collapsed."""
+    return tuple(" ".join(item.split()) for item in answer.split(","))
+
+
+def _accuracy(hyps: list[str], refs: list[list[str]], name: str, key) -> MetricValues:
+    check_inputs(hyps, refs, name)
+    correct = sum(any(key(h) == key(r) for r in rs) for h, rs in zip(hyps, refs, strict=True))
+    accuracy = 100.0 * correct / len(hyps)
+    return {"accuracy": accuracy, "error": 100.0 - accuracy}
+
+
 @METRICS.register("babi")
 class Babi:
     """bAbI accuracy, comparing comma-separated answers as sets (x 100).
 
-    An example is correct when its answer set equals the set of any of its references.
-    Keys: ``accuracy`` and ``error`` (= 100 - accuracy).
+    An example is correct when its answer set equals the set of any of its references (task
+    8's ``apple,football`` is a set: any order is right). Keys: ``accuracy`` and ``error``
+    (= 100 - accuracy).
     """
 
     def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
-        check_inputs(hyps, refs, "babi")
-        correct = sum(
-            any(answer_set(h) == answer_set(r) for r in rs)
-            for h, rs in zip(hyps, refs, strict=True)
-        )
-        accuracy = 100.0 * correct / len(hyps)
-        return {"accuracy": accuracy, "error": 100.0 - accuracy}
+        return _accuracy(hyps, refs, "babi", answer_set)
+
+
+@METRICS.register("babi_ordered")
+class BabiOrdered:
+    """bAbI accuracy for answers whose order matters (x 100): task 19's path ``s,e`` (south,
+    then east) is not ``e,s``. Same keys as ``babi``, so tables mix the two.
+    """
+
+    def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
+        return _accuracy(hyps, refs, "babi_ordered", answer_items)
