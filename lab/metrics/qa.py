@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Callable, Hashable
 
 from lab.metrics.stats import MetricValues, check_inputs
 from lab.registry import METRICS
@@ -59,7 +60,7 @@ def answer_set(answer: str) -> frozenset[str]:
 
     ``"football, apple"`` and ``"apple,football"`` give the same set; case is kept.
     """
-    return frozenset(" ".join(item.split()) for item in answer.split(","))
+    return frozenset(answer_items(answer))
 
 
 def answer_items(answer: str) -> tuple[str, ...]:
@@ -67,7 +68,10 @@ def answer_items(answer: str) -> tuple[str, ...]:
     return tuple(" ".join(item.split()) for item in answer.split(","))
 
 
-def _accuracy(hyps: list[str], refs: list[list[str]], name: str, key) -> MetricValues:
+def _accuracy(
+    hyps: list[str], refs: list[list[str]], name: str, key: Callable[[str], Hashable]
+) -> MetricValues:
+    """Percent of hypotheses whose ``key`` equals that of any reference, and its complement."""
     check_inputs(hyps, refs, name)
     correct = sum(any(key(h) == key(r) for r in rs) for h, rs in zip(hyps, refs, strict=True))
     accuracy = 100.0 * correct / len(hyps)

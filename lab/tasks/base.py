@@ -35,7 +35,7 @@ class Task(ABC):
     """
 
     kind: ClassVar[str] = "translation"  # "translation" or "qa"
-    default_metrics: ClassVar[tuple[str, ...]] = ("bleu", "chrf", "ter")
+    default_metrics: tuple[str, ...] = ("bleu", "chrf", "ter")  # an instance may narrow it
     train_split: ClassVar[str] = "train"
     valid_split: ClassVar[str] = "valid"
     test_split: ClassVar[str] = "test"
