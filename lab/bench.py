@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
-from lab.outputs import atomic_write_text, write_json
+from lab.io import atomic_write_text
+from lab.results import write_json
 
 TARGETS: dict[str, tuple[str, float]] = {
     "search_overhead_beam5": ("<=", 1.15),

@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from lab.errors import LabError
+from lab.io import atomic_write
 from lab.models.base import DecoderModel
 from lab.registry import MODELS
 
 FORMAT = 1
 
 
-def cache_key(parts: dict[str, Any]) -> str:
-    """A short stable hash of everything that changes the trained weights."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def build_model(name: str, args: dict[str, Any], src_vocab: int, tgt_vocab: int) -> DecoderModel:

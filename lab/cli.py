@@ -79,7 +79,7 @@ def cmd_report(argv: list[str]) -> None:
 def cmd_run(argv: list[str]) -> None:
     from lab.app import CONF_DIR
     from lab.app import main as hydra_main
-    from lab.validate import check_overrides
+    from lab.overrides import check_overrides
 
     check_overrides(argv, CONF_DIR)
 

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from lab.models.base import EOS_ID, PAD_ID
 from lab.tasks.base import Example
+from lab.vocab import EOS_ID, PAD_ID
 
 
 @dataclass(frozen=True)

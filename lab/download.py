@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import stat
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -24,6 +22,7 @@ from typing import BinaryIO
 from filelock import FileLock
 
 from lab.errors import LabError
+from lab.io import atomic_write, unwritable
 
 OFFLINE_ENV = "LAB_OFFLINE"
 _CHUNK = 1 << 16
@@ -46,22 +45,6 @@ def is_offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def is_writable_dir(path: str | Path) -> bool:
-    """Whether files may be created in ``path`` (or in the nearest existing ancestor).
-
-    Permission bits are honoured even for root, who could write anyway: a directory without
-    write bits is a read-only data store by intent and must not be written into.
-    """
-    p = Path(path).absolute()
-    while not p.exists():
-        if p.parent == p:
-            return False
-        p = p.parent
-    if not p.is_dir():
-        return False
-    return os.access(p, os.W_OK) and bool(p.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP))
-
-
 def locate(relpath: str | Path, roots: Sequence[Path]) -> Path | None:
     """The first ``root / relpath`` that is an existing file, or None."""
     for root in roots:
@@ -74,7 +57,7 @@ def locate(relpath: str | Path, roots: Sequence[Path]) -> Path | None:
 def download_root(roots: Sequence[Path]) -> Path | None:
     """The first of ``roots`` that may be written into (a download destination), or None."""
     for root in roots:
-        if is_writable_dir(root):
+        if unwritable(root) is None:
             return Path(root)
     return None
 
@@ -101,14 +84,7 @@ def download(url: str, dest: str | Path, *, timeout: float = 30) -> Path:
     with FileLock(str(dest.parent / f".{dest.name}.lock")):
         if dest.is_file():
             return dest
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                _stream(url, out, dest, timeout)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(dest, lambda out: _stream(url, out, dest, timeout))
     return dest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,7 +20,6 @@ from lab.tasks.base import Example
 class Evaluation:
     predictions: list[dict[str, Any]]
     metrics: dict[str, Any]
-    cost: Cost = field(default_factory=Cost)
 
 
 def _text(tokenizer, hyp: Hypothesis, eos: int) -> str:
@@ -100,4 +99,4 @@ def evaluate(
             **{f"cost_{k}": v for k, v in cost.as_dict().items()},
         }
     )
-    return Evaluation(preds, metrics, cost)
+    return Evaluation(preds, metrics)

@@ -15,9 +15,10 @@ from lab import checkpoint as ckpt_mod
 from lab.data import encode_examples
 from lab.errors import LabError
 from lab.evaluate import evaluate
-from lab.outputs import PREDICTIONS, RESULTS, check_writable, read_results, write_json, write_jsonl
+from lab.io import cache_key, check_writable
+from lab.loggers import open_logger
 from lab.registry import MODELS, SEARCHES, TASKS
-from lab.tracking import open_logger
+from lab.results import PREDICTIONS, RESULTS, read_results, write_json, write_jsonl
 from lab.train import TrainSettings, train_or_load
 
 VOLATILE_KEYS = ("force", "cache_dir", "data_dir", "logger", "threads")  # do not change results
@@ -151,7 +152,7 @@ def _run(
         ckpt_path = (
             Path(cfg.checkpoint).expanduser()
             if cfg.checkpoint
-            else cache_dir / "checkpoints" / ckpt_mod.cache_key(key_parts) / "model.pt"
+            else cache_dir / "checkpoints" / cache_key(key_parts) / "model.pt"
         )
         trains = not ckpt_path.exists()
     name = f"{cfg.task.name}-{model_name}-{cfg.search.name}"

@@ -40,7 +40,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from lab.errors import LabError
-from lab.outputs import RESULTS, read_results, write_json
+from lab.results import RESULTS, read_results, write_json
 
 TIMING_FILE = "job_timing.json"
 OPTUNA_FILE = "optimization_results.yaml"

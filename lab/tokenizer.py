@@ -1,7 +1,7 @@
 """Subword tokenizer: a SentencePiece model with the ids the models expect.
 
 Ids 0-3 are reserved for ``<pad>``, ``<s>``, ``</s>`` and ``<unk>`` (``PAD_ID``, ``BOS_ID``,
-``EOS_ID``, ``UNK_ID`` of ``lab.models.base``). ``encode`` returns the pieces of a sentence
+``EOS_ID``, ``UNK_ID`` of ``lab.vocab``). ``encode`` returns the pieces of a sentence
 without BOS/EOS (the batching code adds them); ``decode`` drops every special id.
 
 ``load_or_train`` builds one JOINT model over the source and target sides of a task's training
@@ -12,7 +12,6 @@ and the model type. Training is deterministic (fixed seed, one thread, no input 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -28,12 +27,12 @@ import sentencepiece as spm
 from filelock import FileLock
 
 from lab.errors import LabError
-from lab.models.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from lab.io import atomic_write_bytes, cache_key, with_umask
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID
 
 MODEL_TYPES = ("unigram", "bpe")
 MODEL_FILE = "spm.model"
 MAX_SENTENCES = 2_000_000  # training sentences used at most
-SPECIAL_IDS = frozenset({PAD_ID, BOS_ID, EOS_ID, UNK_ID})
 _TOO_HIGH = re.compile(r"Vocabulary size too high")
 
 
@@ -78,7 +77,7 @@ class Tokenizer:
         proto = _train_proto(sentences, vocab_size, model_type, seed)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, proto)
+        atomic_write_bytes(path, proto)
         return cls(path)
 
     # --- use ----------------------------------------------------------------------------
@@ -152,23 +151,7 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 # --- cached joint tokenizer for a task ----------------------------------------------------
-def cache_key(signature: dict[str, Any], vocab_size: int, model_type: str) -> str:
-    """sha256 of the task signature, vocabulary size and model type."""
-    blob = json.dumps([signature, vocab_size, model_type], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
 def _train_texts(task: Any) -> Iterator[str]:
     for ex in task.examples(task.train_split):
         yield ex.src
@@ -185,7 +168,7 @@ def load_or_train(
     """
     root = Path(cache_dir) / "tokenizers"
     root.mkdir(parents=True, exist_ok=True)
-    key = cache_key(task.signature(), vocab_size, model_type)
+    key = cache_key([task.signature(), vocab_size, model_type], length=64)
     final = root / key
     if (final / MODEL_FILE).is_file():
         return Tokenizer(final / MODEL_FILE)
@@ -201,6 +184,7 @@ def load_or_train(
                 "model_type": model_type,
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+            os.chmod(tmp, with_umask(0o777))  # mkdtemp makes 0700; a shared cache needs more
             if final.exists():  # a stale, incomplete directory (no model file)
                 shutil.rmtree(final)
             os.replace(tmp, final)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lab.models.base import BOS_ID, EOS_ID, PAD_ID, DecoderModel
+from lab.models.base import DecoderModel
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID
 
 SRC_V, TGT_V = 23, 19
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.download import DownloadError, download, fetch_or_locate, is_offline, is_writable_dir
+from lab.download import DownloadError, download, fetch_or_locate, is_offline
 from lab.errors import LabError
+from lab.io import unwritable
 from lab.tasks.babi import BAbI
 from lab.tasks.multi30k import Multi30k
 
@@ -131,7 +132,7 @@ def test_read_only_data_dir_falls_back_to_cache(
     tmp_path: Path, multi30k: Server, read_only_dir: Path
 ):
     cache = tmp_path / "cache"
-    assert not is_writable_dir(read_only_dir)
+    assert unwritable(read_only_dir) is not None
     assert len(Multi30k(read_only_dir, cache).examples("val")) == 3
     assert list(read_only_dir.iterdir()) == []
     assert _leftovers(cache / "data" / "multi30k") == ["val.de.gz", "val.en.gz"]
@@ -223,8 +224,8 @@ def test_offline_flag_values(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_writable_dir_checks_nearest_existing_parent(tmp_path: Path, read_only_dir: Path):
-    assert is_writable_dir(tmp_path / "not" / "yet")
-    assert not is_writable_dir(read_only_dir / "sub")
+    assert unwritable(tmp_path / "not" / "yet") is None
+    assert unwritable(read_only_dir / "sub") is not None
     assert stat.S_IMODE(read_only_dir.stat().st_mode) == 0o555
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab.outputs import read_results
+from lab.results import read_results
 
 TINY = {
     "model.d_model": "32",

@@ -9,8 +9,8 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 
 from lab.errors import LabError
 from lab.metrics import compute_metrics
+from lab.metrics.length import LengthStats
 from lab.metrics.qa import Babi, BabiOrdered, Squad, answer_set, normalize_answer, squad_f1
-from lab.metrics.stats import LengthStats
 from lab.metrics.translation import Bleu, Chrf, Ter, ref_streams
 from lab.registry import METRICS, Entry
 

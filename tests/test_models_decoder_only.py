@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from lab.errors import LabError
-from lab.models.base import BOS_ID
 from lab.models.decoder_only import DecoderOnly, prefix_lm_mask
 from lab.registry import MODELS
+from lab.vocab import BOS_ID
 from tests.model_checks import (
     SRC_V,
     TGT_V,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from lab.models.base import EOS_ID
 from lab.registry import MODELS, SEARCHES
+from lab.vocab import EOS_ID
 
 TINY = {
     "transformer": dict(d_model=16, n_heads=2, enc_layers=1, dec_layers=2, d_ff=32, dropout=0.0),

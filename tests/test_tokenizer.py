@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.models.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from lab.tasks.toy_mt import ToyMT
 from lab.tokenizer import Tokenizer, cache_key, load_or_train
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SMALL = {"n_train": 2000, "n_valid": 50, "n_test": 50}
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from lab.metrics import qa, stats, translation  # noqa: F401  (registers the metrics)
-from lab.metrics.stats import Metric, MetricValues, check_inputs
+from lab.metrics import length, qa, translation  # noqa: F401  (registers the metrics)
+from lab.metrics.base import Metric, MetricValues, check_inputs
 from lab.registry import METRICS
 
 __all__ = ["Metric", "MetricValues", "check_inputs", "compute_metrics"]

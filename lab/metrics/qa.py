@@ -7,7 +7,7 @@ import string
 from collections import Counter
 from collections.abc import Callable, Hashable
 
-from lab.metrics.stats import MetricValues, check_inputs
+from lab.metrics.base import MetricValues, check_inputs
 from lab.registry import METRICS
 
 _PUNCT = frozenset(string.punctuation)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 
-from lab.metrics.stats import MetricValues, check_inputs
+from lab.metrics.base import MetricValues, check_inputs
 from lab.registry import METRICS
 
 

@@ -8,7 +8,8 @@ A search algorithm touches a model only through these five methods:
 - ``reorder(state, index) -> State``: ``index`` selects hypothesis rows (``(B*K,)``);
 - ``score(src_tokens, src_lengths, tgt_tokens, tgt_lengths) -> (B,)`` log-probabilities.
 
-Token conventions: ``pad_id=0, bos_id=1, eos_id=2`` (``SPECIALS``); batches are right-padded.
+Token conventions: the ids of ``lab.vocab`` (``pad_id=0, bos_id=1, eos_id=2``); batches are
+right-padded.
 Targets (``tgt_tokens``) hold the generated tokens without BOS, with EOS where a sentence ended.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -20,6 +19,9 @@ class Hypothesis:
     ``logprob`` is their total natural-log probability under the model (EOS included, before
     any logits processor), so it equals ``model.score`` of ``tokens``; ``length`` is
     ``len(tokens)``; ``score`` is what the search ranked by (after the length penalty).
+    ``proved_optimal`` is set by searches that can prove their answer (exact, best-first):
+    True when no other output of the model ranks higher, False when a budget ran out first;
+    None for searches that make no such claim.
     """
 
     tokens: tuple[int, ...]
@@ -27,6 +29,7 @@ class Hypothesis:
     score: float
     length: int
     finished: bool
+    proved_optimal: bool | None = None
 
 
 @dataclass
@@ -60,12 +63,6 @@ class SearchOutput:
 
     def best(self) -> list[Hypothesis]:
         return [hyps[0] for hyps in self.nbest]
-
-
-class Search(Protocol):
-    def __call__(
-        self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor
-    ) -> SearchOutput: ...
 
 
 def max_lengths(src_lengths: Tensor, a: float, b: int, model: DecoderModel) -> Tensor:

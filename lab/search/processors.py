@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from lab.models.base import EOS_ID
 from lab.registry import PROCESSORS
+from lab.vocab import EOS_ID
 
 NEG_INF = float("-inf")
 

@@ -17,7 +17,6 @@ import gzip
 import os
 import re
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +27,7 @@ from filelock import FileLock
 
 from lab.download import DownloadError, download, download_root, locate
 from lab.errors import LabError
+from lab.io import atomic_write_bytes
 from lab.registry import TASKS
 from lab.tasks.base import (
     Example,
@@ -240,7 +240,7 @@ def extract(archive: Path, root: Path) -> list[Path]:
                     source = tar.extractfile(member)
                     if source is None:
                         continue
-                    _write_atomic(dest, source.read())
+                    atomic_write_bytes(dest, source.read())
                     written.append(dest)
         except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as e:
             archive.unlink(missing_ok=True)
@@ -248,14 +248,3 @@ def extract(archive: Path, root: Path) -> list[Path]:
                 f"bAbI archive {archive} is damaged ({e}); it was removed, run again to re-fetch"
             ) from None
     return written
-
-
-def _write_atomic(dest: Path, data: bytes) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lab.errors import LabError
-from lab.tracking import MODES, NoneLogger, RunLogger, open_logger, resolve_mode
+from lab.loggers import MODES, NoneLogger, RunLogger, open_logger, resolve_mode
 from lab.wandb_reader import BLOCK_SIZE, RunFileError, find_run_file, iter_records, read_run
 
 N_STEPS = 200  # enough rows for the run file to span several 32 KiB blocks

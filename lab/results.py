@@ -1,0 +1,51 @@
+"""Run results, the lab's database: the files in each run's own directory, written and read.
+
+``predictions.jsonl`` first, ``results.json`` last, each atomically: a directory without a
+``results.json`` whose status is ``completed`` is a run that did not finish. Both files are
+strict JSON (no NaN or infinity): a number that is not finite is an error, never a result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lab.io import atomic_write_text
+
+RESULTS = "results.json"
+PREDICTIONS = "predictions.jsonl"
+
+
+def write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows)
+    atomic_write_text(path, text)
+
+
+def load_results(run_dir: Path) -> dict[str, Any]:
+    """The parsed ``results.json`` of ``run_dir`` whatever its status; raises OSError/ValueError."""
+    data = json.loads((Path(run_dir) / RESULTS).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{RESULTS} holds {type(data).__name__}, not an object")
+    return data
+
+
+def read_results(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``results.json`` if it is there and completed, else None."""
+    try:
+        res = load_results(run_dir)
+    except (OSError, ValueError):
+        return None
+    return res if res.get("status") == "completed" else None
+
+
+def read_predictions(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of the run's ``predictions.jsonl``, in order."""
+    with open(Path(run_dir) / PREDICTIONS, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
