@@ -1,17 +1,48 @@
-"""The Hydra application behind ``lab run``: compose the config, run one job of a sweep."""
+"""The Hydra application behind ``lab run``: compose the config, run one job of a sweep.
+
+In a sweep, a job's failure (a ``LabError`` or a bug) is the job's, not the sweep's: the job
+prints its error, leaves ``results.json`` with status ``failed`` and its outcome in
+``<run dir>/job.json``, and the sweep goes on; ``lab.callbacks.SweepSummary`` ends the sweep
+with a summary line and a non-zero exit status when any job failed.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
+from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lab.errors import LabError
+from lab.results import JOB, LOCK, SWEEP_ENV, read_results, write_json
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def hydra_subdir(output_dir: str, force: bool) -> str | None:
+    """Where Hydra writes a job's composed config: ``.hydra``, or nowhere for a run that is
+    already completed (it will be skipped) or still being written by another run, so that a
+    later run never rewrites the config files of another."""
+    run_dir = Path(output_dir)
+    if not force and read_results(run_dir) is not None:
+        return None
+    if (run_dir / LOCK).exists():
+        lock = FileLock(str(run_dir / LOCK))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        lock.release()
+    return ".hydra"
+
+
+OmegaConf.register_new_resolver("lab_hydra_subdir", hydra_subdir, replace=True)
 
 
 def _group_and_launcher() -> tuple[str | None, str]:
@@ -30,8 +61,22 @@ def main(cfg: DictConfig) -> float:
 
     group, launcher = _group_and_launcher()
     group = cfg.logger.get("group") or cfg.get("experiment_name") or group
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    sweep = os.environ.get(SWEEP_ENV) if str(HydraConfig.get().mode) == "RunMode.MULTIRUN" else None
     try:
-        return run(cfg, Path(HydraConfig.get().runtime.output_dir), group, launcher)
-    except LabError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        value = run(cfg, run_dir, group, launcher)
+    except Exception as e:  # noqa: BLE001 - a sweep records every job's failure and goes on
+        message = str(e) if isinstance(e, LabError) else f"{type(e).__name__}: {e}"
+        if sweep is None:  # a single run: one line for a user error, the traceback for a bug
+            if isinstance(e, LabError):
+                print(f"error: {message}", file=sys.stderr, flush=True)
+                raise SystemExit(2) from None
+            raise
+        if not isinstance(e, LabError):
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        write_json(run_dir / JOB, {"sweep": sweep, "status": "failed", "error": message})
+        return math.nan  # a sweeper sees a failed trial, never a score
+    if sweep is not None:
+        write_json(run_dir / JOB, {"sweep": sweep, "status": "completed"})
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def build_model(name: str, args: dict[str, Any], src_vocab: int, tgt_vocab: int) -> DecoderModel:
-    try:
-        return MODELS.build(name, src_vocab, tgt_vocab, **args)
-    except TypeError as e:
-        raise LabError(
-            f"model={name} does not take these options ({e}); "
-            f"see conf/model/{name}.yaml for its keys."
-        ) from e
-    except ValueError as e:
-        raise LabError(f"model={name}: {e}") from e
+    return MODELS.build(name, src_vocab, tgt_vocab, **args)
 
 
 def save_model(
@@ -48,20 +41,38 @@ def save_model(
     )
 
 
+REQUIRED = ("format", "model", "args", "src_vocab", "tgt_vocab", "state_dict")
+
+
+def read_checkpoint(path: Path, fix: str) -> dict[str, Any]:
+    """The checkpoint dict at ``path``, loaded with ``weights_only``: tensors and plain values
+    only, so that a crafted file can never run code. Anything else is one ``LabError`` line."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LabError(f"checkpoint {path} does not exist; {fix}.") from None
+    except pickle.UnpicklingError:
+        raise LabError(
+            f"checkpoint {path} holds Python objects, not only tensors and plain values (an "
+            f"old-format, foreign or tampered file); it was not loaded: {fix}."
+        ) from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise LabError(f"checkpoint {path} is unreadable ({type(e).__name__}); {fix}.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise LabError(f"checkpoint {path} is not a lab checkpoint of format {FORMAT}; {fix}.")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise LabError(f"checkpoint {path} lacks {', '.join(missing)}; {fix}.")
+    return ckpt
+
+
 def load_model(
     path: Path, name: str | None = None, args: dict[str, Any] | None = None
 ) -> tuple[DecoderModel, dict[str, Any]]:
     """Load a checkpoint; with ``name``/``args``, insist it matches the configured model."""
     path = Path(path)
-    fix = f"delete {path} to retrain, or point checkpoint= at a checkpoint of this model"
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-            raise ValueError("not a lab checkpoint")
-    except FileNotFoundError as e:
-        raise LabError(f"checkpoint {path} does not exist; {fix}.") from e
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise LabError(f"checkpoint {path} is unreadable ({type(e).__name__}); {fix}.") from e
+    fix = f"delete {path.parent} to retrain, or point checkpoint= at a checkpoint of this model"
+    ckpt = read_checkpoint(path, fix)
     if name is not None and (ckpt["model"] != name or (args is not None and ckpt["args"] != args)):
         raise LabError(
             f"checkpoint {path} holds model={ckpt['model']} {ckpt['args']}, not the "

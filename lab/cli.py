@@ -1,4 +1,8 @@
-"""The ``lab`` command: ``run`` (Hydra), ``list``, ``report``, ``bench``."""
+"""The ``lab`` command: ``run`` (Hydra), ``list``, ``report``, ``analyze``, ``best``, ``bench``,
+``throughput``.
+
+Each command imports its module when it runs, so that ``lab --help`` and ``lab list`` stay fast.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ commands:
   run [OVERRIDES]      run one experiment; -m/--multirun for a sweep (every Hydra flag works)
   list [KIND]          registered plugins with a one-line description
   report [RUN_DIRS]    tables (md/csv/tex) and a plot from run directories
+  analyze RUNS --exact EXACT_RUN  search errors vs model errors against an exact-search run
+  best SWEEP_DIR       the best run of a sweep (e.g. an Optuna search) and the top trials
   bench [--quick]      speed of search against the model's own forward passes
+  throughput [--out D] wall time of one decode sweep under each Hydra launcher
 """
 
 
@@ -76,6 +83,30 @@ def cmd_report(argv: list[str]) -> None:
         print(path)
 
 
+def cmd_analyze(argv: list[str]) -> None:
+    from lab.analyze import cmd_analyze as analyze
+
+    analyze(argv)
+
+
+def cmd_best(argv: list[str]) -> None:
+    from lab.best import cmd_best as best
+
+    best(argv)
+
+
+def cmd_bench(argv: list[str]) -> None:
+    from lab.bench import cmd_bench as bench
+
+    bench(argv)
+
+
+def cmd_throughput(argv: list[str]) -> None:
+    from lab.bench.throughput import cmd_throughput as throughput
+
+    throughput(argv)
+
+
 def cmd_run(argv: list[str]) -> None:
     from lab.app import CONF_DIR
     from lab.app import main as hydra_main
@@ -93,13 +124,15 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     cmd, rest = argv[0], argv[1:]
-    commands = {"run": cmd_run, "list": cmd_list, "report": cmd_report}
-    try:
-        from lab.bench import cmd_bench
-
-        commands["bench"] = cmd_bench
-    except ImportError:
-        pass
+    commands = {
+        "run": cmd_run,
+        "list": cmd_list,
+        "report": cmd_report,
+        "analyze": cmd_analyze,
+        "best": cmd_best,
+        "bench": cmd_bench,
+        "throughput": cmd_throughput,
+    }
     try:
         if cmd not in commands:
             from lab.registry import unknown_name_message

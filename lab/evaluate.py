@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,11 @@ class Evaluation:
 def _text(tokenizer, hyp: Hypothesis, eos: int) -> str:
     toks = hyp.tokens[:-1] if hyp.finished and hyp.tokens and hyp.tokens[-1] == eos else hyp.tokens
     return tokenizer.decode(list(toks))
+
+
+def _proof(hyp: Hypothesis) -> dict[str, bool]:
+    """``proved_optimal`` for searches that prove their answer (exact, best_first), else {}."""
+    return {} if hyp.proved_optimal is None else {"proved_optimal": hyp.proved_optimal}
 
 
 def decode_pairs(
@@ -56,6 +62,7 @@ def evaluate(
 ) -> Evaluation:
     model.eval()
     nbests, cost, seconds = decode_pairs(model, search, pairs, batch_size, device)
+    ref_scores = reference_scores(model, examples, pairs, tokenizer, batch_size, device)
     preds, hyps, refs = [], [], []
     out_tokens = 0
     for p in pairs:
@@ -69,20 +76,14 @@ def evaluate(
             "ref": ex.refs[0] if len(ex.refs) == 1 else list(ex.refs),
             "hyp": hyp,
             "logprob": best.logprob,
+            **_reference(ref_scores, p.index),
             "score": best.score,
             "length": best.length,
             "finished": best.finished,
+            **_proof(best),
         }
         if save_nbest:
-            row["nbest"] = [
-                {
-                    "hyp": _text(tokenizer, h, model.eos_id),
-                    "logprob": h.logprob,
-                    "score": h.score,
-                    "length": h.length,
-                }
-                for h in nbest
-            ]
+            row["nbest"] = [_nbest_row(tokenizer, h, model.eos_id) for h in nbest]
         preds.append(row)
         hyps.append(hyp)
         refs.append(list(ex.refs))
@@ -99,4 +100,81 @@ def evaluate(
             **{f"cost_{k}": v for k, v in cost.as_dict().items()},
         }
     )
+    scored = [r["ref_logprob"] for r in preds if r.get("ref_logprob") is not None]
+    if scored:
+        metrics["mean_ref_logprob"] = sum(scored) / len(scored)
     return Evaluation(preds, metrics)
+
+
+def _nbest_row(tokenizer, hyp: Hypothesis, eos: int) -> dict[str, Any]:
+    """One entry of a prediction's ``nbest`` list."""
+    return {
+        "hyp": _text(tokenizer, hyp, eos),
+        "logprob": hyp.logprob,
+        "score": hyp.score,
+        "length": hyp.length,
+        **_proof(hyp),
+    }
+
+
+def _reference(scores: dict[int, tuple[float, int]] | None, index: int) -> dict[str, Any]:
+    """``ref_logprob`` and ``ref_length`` of a prediction row (None: no reference scored)."""
+    if scores is None:
+        return {}
+    score, length = scores.get(index, (None, None))
+    return {"ref_logprob": score, "ref_length": length}
+
+
+def _target_encoder(tokenizer) -> Callable[[str], list[int]]:
+    """How to turn a reference into target ids, as ``lab.data.encode_examples`` does for
+    training targets; a Hugging Face tokenizer is asked for its target side (``text_target``),
+    which has its own vocabulary in some models (Marian)."""
+    hf = getattr(getattr(tokenizer, "model", None), "tokenizer", None)
+    if hf is not None and callable(hf):
+        return lambda text: [
+            int(i) for i in hf(text_target=text, add_special_tokens=False)["input_ids"]
+        ]
+    return tokenizer.encode
+
+
+def reference_scores(
+    model: DecoderModel,
+    examples: Sequence[Example],
+    pairs: Sequence[Pair],
+    tokenizer,
+    batch_size: int,
+    device: torch.device,
+) -> dict[int, tuple[float, int]] | None:
+    """The forced-decoding log-probability (natural log, EOS included, as a hypothesis'
+    ``logprob``) and length in tokens (EOS included) of each example's best reference, by pair
+    index; None when the references cannot be tokenized for this model.
+
+    Comparing it with the mode's score tells a model error from a search error (Stahlberg &
+    Byrne, 2019). One ``model.score`` call per ``batch_size`` references, sorted by length;
+    a reference longer than the model's positions is left out (so is an example left
+    without one).
+    """
+    eos, limit = getattr(tokenizer, "eos_id", model.eos_id), model.max_positions
+    rows: list[tuple[Pair, tuple[int, ...]]] = []
+    try:
+        encode = _target_encoder(tokenizer)
+        for p in pairs:
+            for ref in examples[p.index].refs:
+                tgt = (*encode(ref), eos)
+                if limit is None or len(tgt) <= limit:
+                    rows.append((p, tgt))
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        return None
+    rows.sort(key=lambda r: (len(r[0].src), len(r[1])))
+    best: dict[int, tuple[float, int]] = {}
+    with torch.inference_mode():
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i : i + batch_size]
+            src, src_len = pad([p.src for p, _ in chunk])  # (B, S), (B,)
+            tgt, tgt_len = pad([t for _, t in chunk])  # (B, T), (B,)
+            dev = [x.to(device) for x in (src, src_len, tgt, tgt_len)]
+            scores = model.score(*dev).tolist()  # (B,)
+            for (p, t), s in zip(chunk, scores, strict=True):
+                if math.isfinite(s) and (p.index not in best or s > best[p.index][0]):
+                    best[p.index] = (s, len(t))
+    return best

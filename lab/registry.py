@@ -9,6 +9,7 @@ Unknown names fail with the valid names and a "did you mean".
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -84,7 +85,53 @@ class Registry(Generic[T]):
         return self._entries[name].obj
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self.get(name)(*args, **kwargs)  # type: ignore[operator]
+        """``plugin(*args, **kwargs)``; keywords the plugin does not take fail with one line.
+
+        The arguments are bound to the plugin's signature before the call, so that a misspelled
+        key is a ``LabError`` naming the valid keys, while a ``TypeError`` raised inside the
+        plugin surfaces as itself.
+        """
+        obj = self.get(name)
+        try:
+            sig = inspect.signature(obj)  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # builtins without a signature: call as is
+            return obj(*args, **kwargs)  # type: ignore[operator]
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise LabError(f"{self.kind}={name}: {_binding_message(e, sig, kwargs)}") from None
+        for key, value in kwargs.items():  # a value of another kind than the key's default
+            param = sig.parameters.get(key)
+            if param is not None and param.default is not param.empty:
+                check_type(f"{self.kind}.{key}", value, param.default)
+        return obj(*args, **kwargs)  # type: ignore[operator]
+
+
+def check_type(key: str, value: Any, default: Any) -> None:
+    """``value`` must have the kind of ``default``: a bool, a whole number or a number."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    else:
+        return
+    if not ok:
+        raise LabError(f"{key} must be {kind}, got {value!r}; e.g. {key}={default}.")
+
+
+def _binding_message(e: TypeError, sig: inspect.Signature, kwargs: dict[str, Any]) -> str:
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    keys = [
+        n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    unknown = [k for k in kwargs if k not in keys]
+    if unknown and not takes_any:
+        close = difflib.get_close_matches(unknown[0], keys, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        return f"unknown key '{unknown[0]}'.{hint} Valid keys: {', '.join(keys)}."
+    return f"{e}."
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:

@@ -16,6 +16,9 @@ from lab.io import atomic_write_text
 
 RESULTS = "results.json"
 PREDICTIONS = "predictions.jsonl"
+LOCK = ".lock"  # held by the run writing the directory
+JOB = "job.json"  # a sweep job's outcome: {"sweep": id, "status": ..., "error": ...}
+SWEEP_ENV = "LAB_SWEEP_ID"  # set by lab.callbacks.SweepSummary for the jobs of one sweep
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -49,3 +52,16 @@ def read_predictions(run_dir: Path) -> list[dict[str, Any]]:
     """The rows of the run's ``predictions.jsonl``, in order."""
     with open(Path(run_dir) / PREDICTIONS, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def sweep_outcomes(sweep_dir: Path, sweep: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The ``job.json`` outcomes that the jobs of sweep ``sweep`` left under ``sweep_dir``."""
+    found = []
+    for path in sorted(Path(sweep_dir).rglob(JOB)):
+        try:
+            job = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(job, dict) and job.get("sweep") == sweep:
+            found.append((path.parent, job))
+    return found

@@ -19,7 +19,8 @@ import random
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from lab.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID
 MODEL_TYPES = ("unigram", "bpe")
 MODEL_FILE = "spm.model"
 MAX_SENTENCES = 2_000_000  # training sentences used at most
+MAX_LINE_BYTES = 1 << 16  # longest training line (UTF-8 bytes); SentencePiece skips longer ones
 _TOO_HIGH = re.compile(r"Vocabulary size too high")
 
 
@@ -59,17 +61,22 @@ class Tokenizer:
         path: str | Path,
         model_type: str = "unigram",
         seed: int = 0,
+        where: Callable[[int], str] | None = None,
     ) -> Tokenizer:
         """Train on ``texts`` (one sentence each) and write the model to ``path``.
 
         If the corpus is too small for ``vocab_size`` pieces, the model gets as many as the
-        corpus allows (SentencePiece's ``hard_vocab_limit=False``) instead of failing.
+        corpus allows (SentencePiece's ``hard_vocab_limit=False``) instead of failing. Lines
+        over ``MAX_LINE_BYTES`` are left out with one warning (an error if nothing else is
+        left) naming the first, by ``where(i)`` for text ``i`` (default: its line number).
         """
         if model_type not in MODEL_TYPES:
             raise LabError(
                 f"unknown tokenizer model_type '{model_type}'; valid: {', '.join(MODEL_TYPES)}"
             )
-        sentences = [t for t in texts if t and not t.isspace()]
+        sentences, too_long = _usable_lines(texts)
+        if too_long:
+            _report_too_long(too_long, where or (lambda i: f"line {i + 1}"), bool(sentences))
         if not sentences:
             raise LabError("cannot train a tokenizer on an empty corpus; check the task's data")
         if len(sentences) > MAX_SENTENCES:  # a fixed-seed sample keeps big corpora tractable
@@ -98,15 +105,41 @@ class Tokenizer:
         """Text of ``ids``, with pad/bos/eos/unk ids dropped."""
         return self.sp.decode([int(i) for i in ids if int(i) not in SPECIAL_IDS])
 
-    def pieces(self, text: str) -> list[str]:
-        """The pieces of ``text`` as strings (for inspection)."""
-        return self.sp.encode(text, out_type=str)
-
     def id_to_piece(self, i: int) -> str:
         return self.sp.id_to_piece(int(i))
 
     def __repr__(self) -> str:
         return f"Tokenizer({str(self.path)!r}, vocab_size={self.vocab_size})"
+
+
+def _usable_lines(texts: Iterable[str]) -> tuple[list[str], list[tuple[int, int]]]:
+    """The non-blank lines of ``texts`` SentencePiece trains on, and (index, bytes) of those
+    over ``MAX_LINE_BYTES``, which it would skip."""
+    sentences, too_long = [], []
+    for i, text in enumerate(texts):
+        if not text or text.isspace():
+            continue
+        if len(text) > MAX_LINE_BYTES // 4 and len(text.encode("utf-8")) > MAX_LINE_BYTES:
+            too_long.append((i, len(text.encode("utf-8"))))
+        else:
+            sentences.append(text)
+    return sentences, too_long
+
+
+def _report_too_long(too_long: list[tuple[int, int]], where: Callable[[int], str], rest: bool):
+    i, size = too_long[0]
+    how = "(split documents into sentences, one per line)"
+    if not rest:
+        raise LabError(
+            f"tokenizer training text: {where(i)} is {size} bytes, over the limit of"
+            f" {MAX_LINE_BYTES} bytes per line, and no shorter line is left; shorten or remove"
+            f" it {how}"
+        )
+    warnings.warn(
+        f"tokenizer training skipped {len(too_long)} line(s) over {MAX_LINE_BYTES} bytes, the"
+        f" first {where(i)} ({size} bytes); shorten or remove them {how}",
+        stacklevel=3,
+    )
 
 
 def _train_proto(sentences: list[str], vocab_size: int, model_type: str, seed: int) -> bytes:
@@ -128,7 +161,7 @@ def _train_proto(sentences: list[str], vocab_size: int, model_type: str, seed: i
         num_threads=1,
         input_sentence_size=0,  # use every sentence: no random sampling
         shuffle_input_sentence=False,
-        max_sentence_length=1 << 16,
+        max_sentence_length=MAX_LINE_BYTES,
         minloglevel=2,
     )
     try:
@@ -152,10 +185,15 @@ def _first_line(e: Exception) -> str:
 
 
 # --- cached joint tokenizer for a task ----------------------------------------------------
-def _train_texts(task: Any) -> Iterator[str]:
-    for ex in task.examples(task.train_split):
-        yield ex.src
-        yield ex.tgt
+def _train_texts(task: Any) -> tuple[Iterator[str], Callable[[int], str]]:
+    """The source and target of each training example, in turn, and who text ``i`` is."""
+    examples = task.examples(task.train_split)
+
+    def where(i: int) -> str:
+        side = "source" if i % 2 == 0 else "target"
+        return f"the {side} of {task.train_split} example {examples[i // 2].id!r}"
+
+    return (text for ex in examples for text in (ex.src, ex.tgt)), where
 
 
 def load_or_train(
@@ -177,7 +215,8 @@ def load_or_train(
             return Tokenizer(final / MODEL_FILE)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}.", dir=root))
         try:
-            Tokenizer.train(_train_texts(task), vocab_size, tmp / MODEL_FILE, model_type, seed=0)
+            texts, where = _train_texts(task)
+            Tokenizer.train(texts, vocab_size, tmp / MODEL_FILE, model_type, seed=0, where=where)
             meta = {
                 "signature": task.signature(),
                 "vocab_size": vocab_size,

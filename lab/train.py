@@ -1,9 +1,7 @@
-"""Training with teacher forcing, cached by config hash, resumable, one trainer per checkpoint.
+"""Training with teacher forcing, resumable: ``state.pt`` (saved every ``train.save_every``
+steps in the checkpoint directory) lets an interrupted training resume where it was.
 
-The checkpoint lives in ``<cache_dir>/checkpoints/<key>/`` where ``key`` hashes everything that
-changes the weights (task, tokenizer, model, train settings, seed): a sweep over search
-settings trains once. A file lock makes concurrent jobs wait for one trainer; ``state.pt``
-(saved every ``train.save_every`` steps) lets an interrupted training resume where it was.
+Which checkpoint directory, and whether to train at all, is ``lab.model_cache``'s business.
 """
 
 from __future__ import annotations
@@ -18,15 +16,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from lab.checkpoint import atomic_torch_save, build_model, load_model, save_model
+from lab.checkpoint import atomic_torch_save
 from lab.data import Pair, pad, token_batches
 from lab.errors import LabError
 from lab.models.base import DecoderModel, count_parameters, shift_right
 
 LogFn = Callable[[dict[str, float], int], None]
+# what a resumable training state must hold ("seconds" is optional: older states lack it)
+STATE_KEYS = (
+    "model", "opt", "step", "epoch", "batch_in_epoch", "best", "best_state", "bad", "rng", "py_rng"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,47 +90,6 @@ def validate(model: DecoderModel, pairs: Sequence[Pair], device: torch.device) -
     return {"valid/loss": loss, "valid/ppl": math.exp(min(loss, 50.0))}
 
 
-def train_or_load(
-    ckpt_dir: Path,
-    model_name: str,
-    model_args: dict[str, Any],
-    vocab: tuple[int, int],
-    train_pairs: Sequence[Pair],
-    valid_pairs: Sequence[Pair],
-    settings: TrainSettings,
-    seed: int,
-    device: torch.device,
-    log: LogFn | None = None,
-    label: str = "",
-) -> tuple[DecoderModel, dict[str, Any], bool]:
-    """The trained model for this key: loaded from cache, or trained (or resumed) under a lock.
-
-    Only the job that holds the lock says ``training <label> -> <dir>``; a job that finds the
-    lock taken says it waits. Returns ``(model, meta, trained_now)``.
-    """
-    final = ckpt_dir / "model.pt"
-    if final.exists():
-        return (*load_model(final, model_name, model_args), False)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(ckpt_dir / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"waiting for another job to train {ckpt_dir}", flush=True)
-        lock.acquire()
-    try:
-        if final.exists():  # another job trained it while we waited
-            return (*load_model(final, model_name, model_args), False)
-        print(f"training {label or model_name} -> {ckpt_dir}", flush=True)
-        model = build_model(model_name, model_args, *vocab)
-        meta = Trainer(model, train_pairs, valid_pairs, settings, seed, device, ckpt_dir, log).run()
-        save_model(model, model_name, model_args, final, meta)
-        (ckpt_dir / "state.pt").unlink(missing_ok=True)
-    finally:
-        lock.release()
-    return (*load_model(final, model_name, model_args), True)
-
-
 class Trainer:
     """One training run; resumable from ``<ckpt_dir>/state.pt``."""
 
@@ -156,6 +116,11 @@ class Trainer:
         self.best: dict[str, Any] = {"valid/loss": float("inf")}
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_validations = 0
+        self.seconds_before, self.started = 0.0, time.time()  # training time of earlier runs
+
+    def _seconds(self) -> float:
+        """Training wall time so far, over every run that resumed this training."""
+        return self.seconds_before + time.time() - self.started
 
     def _save_state(self) -> None:
         atomic_torch_save(
@@ -170,19 +135,38 @@ class Trainer:
                 "bad": self.bad_validations,
                 "rng": torch.get_rng_state(),
                 "py_rng": random.getstate(),
+                "seconds": self._seconds(),
             },
             self.ckpt_dir / "state.pt",
         )
 
     def _resume(self) -> None:
+        """Continue from ``state.pt`` if there is one. A state that cannot be read (corrupt,
+        truncated, incomplete, or holding more than tensors and plain values) is set aside,
+        with one line naming where, and training starts over: one bad file never blocks reruns.
+        """
         path = self.ckpt_dir / "state.pt"
         if not path.exists():
             return
-        st = torch.load(path, map_location=self.device, weights_only=False)
+        try:
+            st = torch.load(path, map_location=self.device, weights_only=True)
+            missing = [k for k in STATE_KEYS if k not in st]
+            if missing:
+                raise KeyError(", ".join(missing))
+        except Exception as e:  # noqa: BLE001 - whatever is wrong with it, the fix is the same
+            aside = path.with_name(f"state.pt.unreadable-{int(time.time())}")
+            path.replace(aside)
+            print(
+                f"warning: training state {path} is unreadable ({type(e).__name__}: {e}); "
+                f"set aside as {aside.name}, training from the start",
+                flush=True,
+            )
+            return
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.best, self.best_state, self.bad_validations = st["best"], st["best_state"], st["bad"]
+        self.seconds_before = float(st.get("seconds", 0.0))  # states saved before it: unknown
         torch.set_rng_state(st["rng"])
         random.setstate(st["py_rng"])
         print(f"resuming training at step {self.step} (epoch {self.epoch + 1})", flush=True)
@@ -216,7 +200,7 @@ class Trainer:
         random.seed(self.seed)
         self._resume()
         self.model.train()
-        s, started = self.s, time.time()
+        s, self.started = self.s, time.time()
         total = s.max_steps if s.max_steps > 0 else None
         bar = tqdm(total=total, initial=self.step, desc="train", unit="step", mininterval=10)
         while not self._done():
@@ -266,5 +250,5 @@ class Trainer:
             "epochs": self.epoch,
             "best": self.best,
             "params": count_parameters(self.model),
-            "train_seconds": time.time() - started,
+            "train_seconds": self._seconds(),
         }

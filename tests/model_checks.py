@@ -1,34 +1,92 @@
 """Checks every architecture's decoding state must pass, shared by the model tests.
 
 Each ``check_*`` drives a tiny model through encode/init_state/step/reorder/select_sentences
-and compares with teacher forcing (``token_log_probs``/``score``).
+and compares with teacher forcing (``token_log_probs``/``score``). Special tokens are the model's
+own (``pad_id``, ``bos_id``, ``eos_id``); words are the ids from 3 up that are none of them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import torch
 from torch import Tensor
 
 from lab.models.base import DecoderModel
-from lab.vocab import BOS_ID, EOS_ID, PAD_ID
+from lab.vocab import EOS_ID, PAD_ID
 
 SRC_V, TGT_V = 23, 19
+HF_V = 50  # the tiny Hugging Face models' vocabulary
 
 
-def make_batch(src_lens: list[int], vocab: int = SRC_V) -> tuple[Tensor, Tensor]:
+def tiny_hf(kind: str) -> Any:
+    """A tiny random Hugging Face model built from its config (seed 0, no network; skips the
+    test without ``transformers``): ``marian``, a seq2seq MarianMT (pad = decoder start = 49,
+    eos = 0), or ``gpt2``, a causal GPT-2 LM (bos = eos = 1, no pad token)."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    if kind == "marian":
+        config = transformers.MarianConfig(
+            vocab_size=HF_V,
+            d_model=16,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            max_position_embeddings=64,
+            pad_token_id=HF_V - 1,
+            eos_token_id=0,
+            decoder_start_token_id=HF_V - 1,
+            forced_eos_token_id=None,
+            init_std=0.3,
+        )
+        return transformers.MarianMTModel(config)
+    config = transformers.GPT2Config(
+        vocab_size=HF_V,
+        n_embd=16,
+        n_layer=2,
+        n_head=2,
+        n_positions=64,
+        bos_token_id=1,
+        eos_token_id=1,
+        initializer_range=0.3,
+    )
+    return transformers.GPT2LMHeadModel(config)
+
+
+def words(n: int, vocab: int, specials: tuple[int, ...] = ()) -> Tensor:
+    """``n`` random word ids ``(n,)`` from ``3 .. vocab-1``, never one of ``specials``."""
+    ids = torch.tensor([i for i in range(3, vocab) if i not in specials])
+    return ids[torch.randint(len(ids), (n,))]
+
+
+def specials(model: DecoderModel) -> tuple[int, int, int]:
+    return model.pad_id, model.bos_id, model.eos_id
+
+
+def make_batch(src_lens: list[int], vocab: int = SRC_V, pad: int = PAD_ID) -> tuple[Tensor, Tensor]:
     """Right-padded random sources ``(B, S)`` and their lengths ``(B,)``."""
     lens = torch.tensor(src_lens)
-    src = torch.randint(3, vocab, (len(src_lens), max(src_lens)))
-    return src.masked_fill(torch.arange(src.size(1))[None] >= lens[:, None], PAD_ID), lens
+    src = words(len(src_lens) * max(src_lens), vocab, (pad,)).view(len(src_lens), -1)
+    return src.masked_fill(torch.arange(src.size(1))[None] >= lens[:, None], pad), lens
 
 
-def make_targets(tgt_lens: list[int]) -> Tensor:
+def make_targets(tgt_lens: list[int], pad: int = PAD_ID, eos: int = EOS_ID) -> Tensor:
     """Right-padded random targets ending with EOS ``(B, T)``."""
-    tgt = torch.full((len(tgt_lens), max(tgt_lens)), PAD_ID)
+    tgt = torch.full((len(tgt_lens), max(tgt_lens)), pad)
     for b, n in enumerate(tgt_lens):
-        tgt[b, : n - 1] = torch.randint(3, TGT_V, (n - 1,))
-        tgt[b, n - 1] = EOS_ID
+        tgt[b, : n - 1] = words(n - 1, TGT_V, (pad, eos))
+        tgt[b, n - 1] = eos
     return tgt
+
+
+def tensors(leaves: dict) -> list[Tensor]:
+    """Every tensor of a state's ``hyp`` or ``shared``: a value is a tensor or a list (tuple) of
+    tensors, one per layer."""
+    return [t for v in leaves.values() for t in ([v] if isinstance(v, Tensor) else v)]
 
 
 class Replay:
@@ -39,14 +97,15 @@ class Replay:
         self.model, self.src, self.lens, self.beam = model, src, lens, beam
         self.state = model.init_state(model.encode(src, lens), beam)
         self.sent = torch.arange(src.size(0)).repeat_interleave(beam)  # (B*K,)
-        self.fed = torch.full((self.sent.numel(), 0), BOS_ID)  # (B*K, t)
+        self.fed = torch.full((self.sent.numel(), 0), model.bos_id)  # (B*K, t)
         self.log_probs: list[Tensor] = []
 
     def step(self, tokens: Tensor | None = None) -> None:
-        if tokens is None:  # random tokens, different for every hypothesis
-            tokens = torch.randint(3, self.model.tgt_vocab_size, self.sent.shape)
+        if tokens is None:  # random words, different for every hypothesis
+            n, vocab = self.sent.numel(), self.model.tgt_vocab_size
+            tokens = words(n, vocab, specials(self.model))
         if not self.log_probs:
-            tokens = torch.full_like(tokens, BOS_ID)
+            tokens = torch.full_like(tokens, self.model.bos_id)
         lp, self.state = self.model.step(tokens, self.state)
         assert lp.shape == (self.sent.numel(), self.model.tgt_vocab_size)
         assert lp.dtype == torch.float32
@@ -69,8 +128,8 @@ class Replay:
     def check_shapes(self) -> None:
         """Per-hypothesis leaves have B*K rows; shared leaves one row per sentence."""
         n = self.sent.numel()
-        assert all(v.size(0) == n for v in self.state.hyp.values())
-        assert all(v.size(0) == n // self.beam for v in self.state.shared.values())
+        assert all(v.size(0) == n for v in tensors(self.state.hyp))
+        assert all(v.size(0) == n // self.beam for v in tensors(self.state.shared))
         assert self.state.step == self.fed.size(1)
 
     def check(self, atol: float = 1e-5) -> None:
@@ -83,15 +142,15 @@ class Replay:
 def check_gold_steps(model: DecoderModel) -> None:
     """Gold tokens through encode/init_state/step (K=1) give ``token_log_probs``."""
     torch.manual_seed(1)
-    src, lens = make_batch([5, 2, 7, 4])
-    tgt = make_targets([4, 6, 1, 3])
+    src, lens = make_batch([5, 2, 7, 4], pad=model.pad_id)
+    tgt = make_targets([4, 6, 1, 3], pad=model.pad_id, eos=model.eos_id)
     state = model.init_state(model.encode(src, lens), beam_size=1)
-    prev, got = torch.full((4,), BOS_ID), []
+    prev, got = torch.full((4,), model.bos_id), []
     for t in range(tgt.size(1)):
         lp, state = model.step(prev, state)
         got.append(lp.gather(1, tgt[:, t : t + 1].clamp_min(0)).squeeze(1))
         prev = tgt[:, t]
-    got = torch.stack(got, 1).masked_fill(tgt.eq(PAD_ID), 0.0)  # (B, T)
+    got = torch.stack(got, 1).masked_fill(tgt.eq(model.pad_id), 0.0)  # (B, T)
     ref = model.token_log_probs(src, lens, tgt)  # (B, T)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
     assert ref.lt(-1e-3).any()
@@ -101,7 +160,7 @@ def check_gold_steps(model: DecoderModel) -> None:
 def check_beam_reorder(model: DecoderModel) -> None:
     """K=3 hypotheses fed different tokens, reordered (with duplicates) mid-decoding."""
     torch.manual_seed(2)
-    src, lens = make_batch([3, 6])
+    src, lens = make_batch([3, 6], pad=model.pad_id)
     run = Replay(model, src, lens, beam=3)
     for _ in range(3):
         run.step()
@@ -117,11 +176,11 @@ def check_beam_reorder(model: DecoderModel) -> None:
 def check_batch_invariance(model: DecoderModel) -> None:
     """A sentence scores the same alone and inside a padded batch."""
     torch.manual_seed(3)
-    src, lens = make_batch([6, 2, 4])
-    tgt = make_targets([3, 5, 1])
+    src, lens = make_batch([6, 2, 4], pad=model.pad_id)
+    tgt = make_targets([3, 5, 1], pad=model.pad_id, eos=model.eos_id)
     batch = model.score(src, lens, tgt)  # (B,)
     for b in range(3):
-        s, t = src[b : b + 1, : lens[b]], tgt[b : b + 1, : int(tgt[b].ne(PAD_ID).sum())]
+        s, t = src[b : b + 1, : lens[b]], tgt[b : b + 1, : int(tgt[b].ne(model.pad_id).sum())]
         alone = model.score(s, lens[b : b + 1], t)
         torch.testing.assert_close(alone, batch[b : b + 1], atol=1e-4, rtol=0)
 
@@ -130,7 +189,7 @@ def check_batch_invariance(model: DecoderModel) -> None:
 def check_select_sentences(model: DecoderModel) -> None:
     """Sentences leave the batch mid-decoding; the others continue unchanged."""
     torch.manual_seed(4)
-    src, lens = make_batch([4, 7, 2, 5])
+    src, lens = make_batch([4, 7, 2, 5], pad=model.pad_id)
     run = Replay(model, src, lens, beam=2)
     for _ in range(2):
         run.step()

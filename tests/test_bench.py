@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from lab.bench import MODES, TARGETS, cmd_bench, median_times
+from lab.bench import cmd_bench
+from lab.bench.common import MODES, median_times
+from lab.bench.figures import TARGETS
 
 KEYS = [
     "search_overhead_beam5",

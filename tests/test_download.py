@@ -132,7 +132,7 @@ def test_read_only_data_dir_falls_back_to_cache(
     tmp_path: Path, multi30k: Server, read_only_dir: Path
 ):
     cache = tmp_path / "cache"
-    assert unwritable(read_only_dir) is not None
+    assert unwritable(read_only_dir) == f"{read_only_dir} is not writable"
     assert len(Multi30k(read_only_dir, cache).examples("val")) == 3
     assert list(read_only_dir.iterdir()) == []
     assert _leftovers(cache / "data" / "multi30k") == ["val.de.gz", "val.en.gz"]
@@ -225,7 +225,7 @@ def test_offline_flag_values(monkeypatch: pytest.MonkeyPatch):
 
 def test_writable_dir_checks_nearest_existing_parent(tmp_path: Path, read_only_dir: Path):
     assert unwritable(tmp_path / "not" / "yet") is None
-    assert unwritable(read_only_dir / "sub") is not None
+    assert unwritable(read_only_dir / "sub") == f"{read_only_dir} is not writable"
     assert stat.S_IMODE(read_only_dir.stat().st_mode) == 0o555
 
 

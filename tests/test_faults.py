@@ -23,59 +23,7 @@ import pytest
 import torch
 
 from lab.results import read_results
-
-TINY = {
-    "model.d_model": "32",
-    "model.d_ff": "64",
-    "model.n_heads": "2",
-    "model.enc_layers": "1",
-    "model.dec_layers": "1",
-    "train.max_steps": "30",
-    "train.max_epochs": "0",
-    "task.n_train": "500",
-    "task.n_valid": "50",
-    "task.n_test": "20",
-    "task.tokenizer.vocab_size": "200",
-    "eval.limit": "10",
-    "logger": "none",
-    "threads": "1",
-}
-
-
-def tiny(**changes: object) -> list[str]:
-    """The tiny config as overrides; ``changes`` use ``__`` for dots (train__max_steps=150)."""
-    cfg = dict(TINY) | {k.replace("__", "."): str(v) for k, v in changes.items()}
-    return [f"{k}={v}" for k, v in cfg.items()]
-
-
-def lab_env(root: Path, cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "LAB_"))}
-    env.update(
-        LAB_CACHE_DIR=str(cache),
-        LAB_DATA_DIR=str(root / "data"),
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        XDG_CACHE_HOME=str(root / "xdg-cache"),
-        MPLCONFIGDIR=str(root / "mpl"),
-    )
-    return env
-
-
-def lab(args: list[str], root: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        cwd=root,
-        env=lab_env(root, cache),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    tail = f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-    assert proc.returncode == 0, f"rc={proc.returncode}\n{tail}"
-    return proc
+from tests.conftest import lab, lab_env, ok, tiny
 
 
 @pytest.fixture
@@ -140,24 +88,6 @@ def snapshot(sweep_dir: Path, runs: list[str]) -> dict[str, tuple[bytes, int]]:
     return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("faults")
-
-
-@pytest.fixture(scope="module")
-def cache(root: Path) -> Path:
-    """The module's checkpoint cache."""
-    return root / "cache"
-
-
-@pytest.fixture(scope="module")
-def trained(root: Path, cache: Path) -> Path:
-    """``cache`` holding the tiny checkpoint."""
-    ok(lab(["run", *tiny(eval__limit=1), f"hydra.run.dir={root / 'warmup'}"], root, cache))
-    return cache
-
-
 # -------------------------------------------------------------------------------------- kills
 
 
@@ -172,7 +102,7 @@ def test_a_killed_training_resumes_from_its_last_saved_state(root, cache, spawn)
         return Path(m.group(1)) if m else None
 
     ckpt = wait_for("training to start", ckpt_dir, proc, log)
-    assert isinstance(ckpt, Path)
+    assert isinstance(ckpt, Path) and ckpt.parent == cache / "checkpoints"  # in the module's cache
     wait_for("the first saved state", (ckpt / "state.pt").is_file, proc, log)
     sigkill(proc)
     saved = torch.load(ckpt / "state.pt", weights_only=False)["step"]
@@ -347,7 +277,7 @@ def test_an_unwritable_cache_dir_fails_with_one_line(root, trained, tmp_path, ho
     assert json.loads((run_dir / "results.json").read_text())["status"] == "failed"
 
 
-CHECK_DIRS = "++hydra.callbacks.check_dirs._target_=lab.sweeps.OutputDirCheck"
+CHECK_DIRS = "++hydra.callbacks.check_dirs._target_=lab.callbacks.OutputDirCheck"
 
 
 def unwritable_output(

@@ -10,20 +10,14 @@ transformers = pytest.importorskip("transformers")
 import lab  # noqa: E402,F401  (registers the searches)
 import lab.models.hf  # noqa: E402,F401  (registers model=hf)
 from lab.registry import MODELS, SEARCHES  # noqa: E402
+from tests.model_checks import HF_V, tiny_hf  # noqa: E402
 
-V = 50
+V = HF_V
 LENGTHS = (6, 2, 9, 4, 7, 3, 5, 8)
 MAX_LEN = 12
 # HF early_stopping -> the lab's stop rule that reproduces it
 STOP_RULES = [(True, "first_k"), (False, "heuristic"), ("never", "canonical")]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _save_tokenizer(path) -> None:
@@ -48,40 +42,10 @@ def model_dirs(tmp_path_factory):
 
     Both get a moderate EOS bias so that outputs end at various lengths.
     """
-    torch.manual_seed(0)
-    marian = transformers.MarianMTModel(
-        transformers.MarianConfig(
-            vocab_size=V,
-            d_model=16,
-            encoder_layers=2,
-            decoder_layers=2,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=32,
-            decoder_ffn_dim=32,
-            max_position_embeddings=64,
-            pad_token_id=V - 1,
-            eos_token_id=0,
-            decoder_start_token_id=V - 1,
-            forced_eos_token_id=None,
-            init_std=0.3,
-        )
-    ).eval()
+    marian = tiny_hf("marian").eval()
     with torch.no_grad():
         marian.final_logits_bias[0, 0] += 3.0
-    torch.manual_seed(0)
-    gpt2 = transformers.GPT2LMHeadModel(
-        transformers.GPT2Config(
-            vocab_size=V,
-            n_embd=16,
-            n_layer=2,
-            n_head=2,
-            n_positions=64,
-            bos_token_id=1,
-            eos_token_id=1,
-            initializer_range=0.3,
-        )
-    ).eval()
+    gpt2 = tiny_hf("gpt2").eval()
     with torch.no_grad():
         direction = torch.full((16,), 0.25)
         gpt2.transformer.ln_f.bias.copy_(direction)
@@ -278,8 +242,8 @@ def test_cross_attention_is_kept_once_per_sentence(models):
                 state = model.init_state(model.encode(src, lens), k)
                 _, state = model.step(torch.full((n * k,), model.bos_id), state)
                 lead = (n,) if grouped else (n, k)  # per sentence, or copied per beam once
-                assert state.shared["ck0"].shape[: len(lead)] == lead
-                assert state.hyp["k0"].size(0) == n * k
+                assert state.shared["ck"][0].shape[: len(lead)] == lead
+                assert state.hyp["k"][0].size(0) == n * k
                 within = torch.tensor([3, 0, 2, 1])  # a permutation of each sentence's beams
                 rows = (torch.arange(n)[:, None] * k + within[None, :]).reshape(-1)  # (n*K,)
                 state = model.reorder(state, rows)

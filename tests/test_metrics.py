@@ -198,9 +198,9 @@ def test_length_ties_go_to_the_shorter_reference():
     assert out["len_ratio"] == pytest.approx(1.5)
 
 
-def test_length_all_empty_references_give_nan_ratio():
+def test_length_all_empty_references_give_no_ratio_not_nan():
     out = LengthStats().compute(["", " "], [[""], [""]])
-    assert math.isnan(out["len_ratio"])
+    assert out["len_ratio"] is None  # undefined: null in results.json, never NaN
     assert out["empty_rate"] == 1.0
 
 

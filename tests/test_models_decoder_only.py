@@ -1,5 +1,9 @@
-"""Decoder-only prefix LM: the cached prefix plus per-hypothesis target cache agrees with
-teacher forcing over the explicitly masked [source; target] sequence."""
+"""Decoder-only prefix LM: what is particular to it (the prefix-LM mask, an empty source, the
+shared prefix cache, one position table for source and target).
+
+The decoding interface checks (the cached prefix plus per-hypothesis target cache agree with
+teacher forcing over the explicitly masked [source; target] sequence) are in
+test_model_interface.py."""
 
 from __future__ import annotations
 
@@ -14,53 +18,17 @@ from tests.model_checks import (
     SRC_V,
     TGT_V,
     Replay,
-    check_batch_invariance,
-    check_beam_reorder,
-    check_gold_steps,
-    check_select_sentences,
     make_batch,
     make_targets,
 )
 
-CONFIGS = {
-    "prenorm-sinusoidal-tied": {},
-    "postnorm-learned-untied": {"pre_norm": False, "positions": "learned", "tie_embeddings": False},
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, which only stall on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(**kw) -> DecoderOnly:
     torch.manual_seed(0)
     opts = {"d_model": 32, "n_heads": 4, "n_layers": 2, "d_ff": 64, "max_positions": 64} | kw
     return DecoderOnly(SRC_V, TGT_V, **opts).eval()
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_gold_steps_match_teacher_forcing(config: str) -> None:
-    check_gold_steps(make_model(**CONFIGS[config]))
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_beams_and_reorder_match_teacher_forcing(config: str) -> None:
-    check_beam_reorder(make_model(**CONFIGS[config]))
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_score_is_batch_invariant(config: str) -> None:
-    check_batch_invariance(make_model(**CONFIGS[config]))
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_select_sentences_mid_decoding(config: str) -> None:
-    check_select_sentences(make_model(**CONFIGS[config]))
 
 
 @torch.no_grad()
@@ -93,11 +61,11 @@ def test_shared_state_is_per_sentence() -> None:
     model = make_model()
     src, lens = make_batch([3, 5])
     state = model.init_state(model.encode(src, lens), beam_size=4)
-    assert state.shared["pk0"].shape == state.shared["pv1"].shape == (2, 4, 5, 8)
+    assert state.shared["pk"][0].shape == state.shared["pv"][1].shape == (2, 4, 5, 8)
     assert state.shared["src_mask"].shape == (2, 1, 1, 5)
-    assert state.hyp["k0"].shape == (8, 4, 0, 8)
+    assert state.hyp["k"][0].shape == (8, 4, 0, 8)
     _, state = model.step(torch.full((8,), BOS_ID), state)
-    assert state.hyp["v1"].shape == (8, 4, 1, 8)
+    assert state.hyp["v"][1].shape == (8, 4, 1, 8)
 
 
 def test_vocabularies_and_tying() -> None:
@@ -128,9 +96,9 @@ def test_position_budget() -> None:
 
 
 def test_bad_options_raise() -> None:
-    with pytest.raises(ValueError, match="sinusoidal"):
+    with pytest.raises(LabError, match="sinusoidal"):
         DecoderOnly(SRC_V, TGT_V, d_model=32, n_heads=4, positions="rotary")
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(LabError, match="divisible"):
         DecoderOnly(SRC_V, TGT_V, d_model=30, n_heads=4)
 
 
@@ -138,11 +106,3 @@ def test_registered_with_description() -> None:
     assert MODELS.get("decoder_only") is DecoderOnly
     entry = next(e for e in MODELS.entries() if e.name == "decoder_only")
     assert entry.description.startswith("Decoder-only Transformer prefix LM")
-
-
-def test_training_step_backpropagates() -> None:
-    model = make_model(tie_embeddings=False).train()
-    src, lens = make_batch([4, 2])
-    loss = -model.score(src, lens, make_targets([3, 5])).sum()
-    loss.backward()
-    assert all(p.grad is not None for p in model.parameters())

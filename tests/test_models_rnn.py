@@ -1,4 +1,7 @@
-"""LSTM/GRU encoder-decoders: incremental decoding agrees with teacher forcing."""
+"""LSTM/GRU encoder-decoders: what is particular to them (options, tied embeddings, state layout).
+
+The decoding interface checks, run on every attention variant, are in test_model_interface.py.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +9,20 @@ import pytest
 import torch
 from torch import nn
 
+from lab.errors import LabError
 from lab.models.rnn import GRUSeq2Seq, LSTMSeq2Seq, RNNSeq2Seq
 from lab.registry import MODELS
 from tests.model_checks import (
     SRC_V,
     TGT_V,
-    check_batch_invariance,
     check_beam_reorder,
     check_gold_steps,
-    check_select_sentences,
     make_batch,
-    make_targets,
 )
 
 CELLS = {"lstm": LSTMSeq2Seq, "gru": GRUSeq2Seq}
-VARIANTS = [(c, a) for c in CELLS for a in ("additive", "dot", "general", "none")]
-IDS = [f"{c}-{a}" for c, a in VARIANTS]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, which only stall on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(cell: str, attention: str, **kw) -> RNNSeq2Seq:
@@ -41,26 +33,6 @@ def make_model(cell: str, attention: str, **kw) -> RNNSeq2Seq:
     for p in model.parameters():
         nn.init.uniform_(p, -0.5, 0.5)
     return model.eval()
-
-
-@pytest.mark.parametrize(("cell", "attention"), VARIANTS, ids=IDS)
-def test_gold_steps_match_teacher_forcing(cell: str, attention: str) -> None:
-    check_gold_steps(make_model(cell, attention))
-
-
-@pytest.mark.parametrize(("cell", "attention"), VARIANTS, ids=IDS)
-def test_beams_and_reorder_match_teacher_forcing(cell: str, attention: str) -> None:
-    check_beam_reorder(make_model(cell, attention))
-
-
-@pytest.mark.parametrize(("cell", "attention"), VARIANTS, ids=IDS)
-def test_score_is_batch_invariant(cell: str, attention: str) -> None:
-    check_batch_invariance(make_model(cell, attention))
-
-
-@pytest.mark.parametrize(("cell", "attention"), VARIANTS, ids=IDS)
-def test_select_sentences_mid_decoding(cell: str, attention: str) -> None:
-    check_select_sentences(make_model(cell, attention))
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -85,9 +57,9 @@ def test_shared_state_is_per_sentence() -> None:
 
 
 def test_bad_options_raise() -> None:
-    with pytest.raises(ValueError, match="additive, dot, general, none"):
+    with pytest.raises(LabError, match="additive, dot, general, none"):
         LSTMSeq2Seq(SRC_V, TGT_V, attention="bilinear")
-    with pytest.raises(ValueError, match="emb_dim == hidden"):
+    with pytest.raises(LabError, match="emb_dim == hidden"):
         GRUSeq2Seq(SRC_V, TGT_V, emb_dim=8, hidden=16, tie_embeddings=True)
 
 
@@ -98,11 +70,3 @@ def test_registered_with_descriptions() -> None:
     assert descriptions["gru"].startswith("GRU decoder")
     model = MODELS.build("gru", SRC_V, TGT_V, emb_dim=8, hidden=8, attention="dot")
     assert model.attention == "dot"
-
-
-def test_training_step_backpropagates() -> None:
-    model = make_model("lstm", "additive").train()
-    src, lens = make_batch([4, 2])
-    loss = -model.score(src, lens, make_targets([3, 5])).sum()
-    loss.backward()
-    assert all(p.grad is not None for p in model.parameters())

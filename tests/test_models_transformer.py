@@ -20,7 +20,7 @@ def test_inputs_longer_than_the_position_table_name_the_setting_to_raise():
         max_positions=8,
     ).eval()
     fits, lens = torch.full((1, 8), 4), torch.tensor([8])
-    model(fits, lens, fits)  # exactly the table: fine
+    assert model(fits, lens, fits).shape == (1, 8, 10)  # exactly the table: fine
     too_long = torch.full((1, 9), 4)
     with pytest.raises(LabError, match=r"9 positions exceed model.max_positions=8"):
         model(too_long, torch.tensor([9]), fits)

@@ -3,64 +3,36 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lab.report import load_runs
 from lab.wandb_reader import read_run
+from tests.conftest import lab, tiny
 
-TINY = [
-    "task.n_train=400",
-    "task.n_valid=40",
-    "task.n_test=12",
-    "task.tokenizer.vocab_size=150",
-    "model.d_model=32",
-    "model.d_ff=64",
-    "model.n_heads=2",
-    "model.enc_layers=1",
-    "model.dec_layers=1",
-    "train.max_steps=25",
-    "train.max_epochs=0",
-    "train.warmup_steps=5",
-    "train.batch_tokens=1024",
-    "eval.batch_size=8",
-    "threads=1",
-]
-
-
-def lab(args: list[str], cache: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    full_env = {
-        **os.environ,
-        "LAB_CACHE_DIR": str(cache),
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "LAB_OFFLINE": "1",
-        **env,
-    }
-    full_env.pop("WANDB_API_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+# the tiny config, smaller still, with its W&B logger (offline) and all 12 test sentences decoded
+TINY = tiny(
+    task__n_train=400,
+    task__n_valid=40,
+    task__n_test=12,
+    task__tokenizer__vocab_size=150,
+    train__max_steps=25,
+    train__warmup_steps=5,
+    train__batch_tokens=1024,
+    eval__batch_size=8,
+    eval__limit=None,
+    logger=None,
+)
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
+def sweep(root: Path, cache: Path):
     """One sweep over three searches on the built-in task (trains once)."""
-    root = tmp_path_factory.mktemp("sweep")
-    cache = root / "cache"
     proc = lab(
         ["run", "-m", "search=greedy,beam,beam_lp", f"hydra.sweep.dir={root / 'multi'}", *TINY],
-        cache,
         root,
+        cache,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, cache, proc
@@ -143,8 +115,8 @@ def test_the_report_tabulates_the_sweep(sweep, tmp_path):
             "--cols",
             "search",
         ],
-        cache,
         root,
+        cache,
     )
     assert proc.returncode == 0, proc.stderr
     df = load_runs([root / "multi"])
@@ -163,8 +135,8 @@ def test_a_rerun_of_a_completed_run_is_skipped(sweep):
     search = overrides["search"]["name"]
     proc = lab(
         ["run", f"search={search}", f"hydra.run.dir={run_dir}", *TINY],
-        cache,
         root,
+        cache,
         WANDB_MODE="disabled",
     )
     assert proc.returncode == 0, proc.stderr
@@ -209,8 +181,8 @@ def test_bad_input_fails_with_one_clear_line(sweep, tmp_path, args, message):
     run_dir = tmp_path / "run"
     proc = lab(
         ["run", *args, f"hydra.run.dir={run_dir}", f"data_dir={empty}", "logger=none", *TINY],
-        cache,
         tmp_path,
+        cache,
     )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
@@ -233,8 +205,8 @@ def test_a_mismatched_checkpoint_is_refused(sweep, tmp_path):
             "logger=none",
             *[t for t in TINY if not t.startswith("model.")],
         ],
-        cache,
         root,
+        cache,
     )
     assert proc.returncode != 0
     assert (
@@ -248,7 +220,7 @@ def test_a_mismatched_checkpoint_is_refused(sweep, tmp_path):
 
 def test_lab_list_prints_every_plugin_with_a_description(sweep):
     root, cache, _ = sweep
-    proc = lab(["list"], cache, root)
+    proc = lab(["list"], root, cache)
     assert proc.returncode == 0
     for name in (
         "transformer",
@@ -266,5 +238,5 @@ def test_lab_list_prints_every_plugin_with_a_description(sweep):
     ):
         line = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10
-    bad = lab(["list", "serch"], cache, root)
+    bad = lab(["list", "serch"], root, cache)
     assert bad.returncode == 2 and "Did you mean 'search'?" in bad.stderr

@@ -25,23 +25,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TIMING_METRICS, lab, tiny
+
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "model.d_model=32",
-    "model.d_ff=64",
-    "model.n_heads=2",
-    "model.enc_layers=1",
-    "model.dec_layers=1",
-    "train.max_steps=30",
-    "train.max_epochs=0",
-    "task.n_train=500",
-    "task.n_valid=50",
-    "task.n_test=20",
-    "task.tokenizer.vocab_size=200",
-    "eval.limit=10",
-    "logger=none",
-]
-TIMING_METRICS = {"decode_seconds", "sent_per_s", "tok_per_s"}
+TINY = tiny(threads=None)  # threads=0, the default: the launcher gives each job one thread
 
 
 def ray_python() -> str:
@@ -55,23 +42,17 @@ def ray_python() -> str:
 
 
 def run(python: str, args: list[str], root: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "LAB_", "RAY_"))}
-    env.update(
-        LAB_CACHE_DIR=str(root / "cache"),
-        LAB_DATA_DIR=str(root / "data"),
-        WANDB_MODE="offline",
-        HOME=str(root / "home"),  # Ray keeps a token in ~/.ray
-        XDG_CACHE_HOME=str(root / "xdg-cache"),
-        PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    )
+    """``lab ARGS`` under ``python``, which finds this checkout's lab on its PYTHONPATH."""
     (root / "home").mkdir(exist_ok=True)
-    return subprocess.run(
-        [python, "-m", "lab.cli", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    return lab(
+        args,
+        root,
+        root / "cache",
+        python=python,
+        HOME=str(root / "home"),  # Ray keeps a token in ~/.ray
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        ),
     )
 
 
@@ -84,7 +65,7 @@ def test_ray_launcher_gives_the_same_runs_as_basic(tmp_path: Path):
         "-m",
         *TINY,
         "search.beam_size=1,2,3",
-        "+hydra.callbacks.timer._target_=lab.sweeps.JobTimer",
+        "+hydra.callbacks.timer._target_=lab.callbacks.JobTimer",
     ]
     try:
         basic = run(

@@ -4,15 +4,15 @@ runs are never overwritten by another config; the SLURM presets turn into the sb
 cluster user expects.
 
 Every command is a real ``lab`` process on a tiny model; the checkpoint is trained once per
-module into a cache under pytest's temporary directory.
+module into a cache under pytest's temporary directory. The tests that take a minute or more
+each (launchers, Optuna, resume, toy_search) are marked slow (``pytest -m slow``); the default
+run keeps one sweep end to end (another config never overwrites a completed run).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,65 +20,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lab.app import CONF_DIR
+from lab.best import best_run, format_best
+from lab.callbacks import TIMING_FILE
 from lab.cli import main as cli_main
 from lab.report import load_runs
-from lab.sweeps import TIMING_FILE, best_run, format_best
-from lab.sweeps import main as sweeps_main
+from tests.conftest import TIMING_METRICS, lab, ok, tiny
 
-TINY = [
-    "model.d_model=32",
-    "model.d_ff=64",
-    "model.n_heads=2",
-    "model.enc_layers=1",
-    "model.dec_layers=1",
-    "train.max_steps=30",
-    "train.max_epochs=0",
-    "task.n_train=500",
-    "task.n_valid=50",
-    "task.n_test=20",
-    "task.tokenizer.vocab_size=200",
-    "eval.limit=10",
-    "logger=none",
-    "threads=1",  # torch's default (one per core) crawls on a machine shared with other jobs
-]
-TIMER = "+hydra.callbacks.timer._target_=lab.sweeps.JobTimer"
-# metrics that measure the machine, not the search
-TIMING_METRICS = {"decode_seconds", "sent_per_s", "tok_per_s"}
-
-
-def lab_env(root: Path, cache: Path, **extra: str) -> dict[str, str]:
-    """An environment that keeps every file a run writes under ``root``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "LAB_"))}
-    env.update(
-        LAB_CACHE_DIR=str(cache),
-        LAB_DATA_DIR=str(root / "data"),
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        XDG_CACHE_HOME=str(root / "xdg-cache"),
-        MPLCONFIGDIR=str(root / "mpl"),
-        **extra,
-    )
-    return env
-
-
-def lab(
-    args: list[str], root: Path, cache: Path, timeout: float = 300, **extra: str
-) -> subprocess.CompletedProcess[str]:
-    """Run ``lab ARGS`` in ``root`` and wait for it."""
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        cwd=root,
-        env=lab_env(root, cache, **extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    tail = f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-    assert proc.returncode == 0, f"rc={proc.returncode}\n{tail}"
-    return proc
+TIMER = "+hydra.callbacks.timer._target_=lab.callbacks.JobTimer"
+TINY = tiny()
 
 
 def run_dirs(sweep_dir: Path) -> dict[str, Path]:
@@ -90,24 +39,13 @@ def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
 
 
+RUN_FILES = ("predictions.jsonl", "results.json")
+
+
 def snapshot(sweep_dir: Path) -> dict[str, tuple[bytes, int]]:
     """Bytes and modification times of every results.json and predictions.jsonl."""
     files = [*sweep_dir.rglob("results.json"), *sweep_dir.rglob("predictions.jsonl")]
     return {str(p.relative_to(sweep_dir)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sweeps")
-
-
-@pytest.fixture(scope="module")
-def cache(root: Path) -> Path:
-    """A cache holding the tiny checkpoint, trained once for the whole module."""
-    cache = root / "cache"
-    proc = ok(lab(["run", *TINY, "eval.limit=1", f"hydra.run.dir={root / 'warmup'}"], root, cache))
-    assert "training transformer" in proc.stdout
-    return cache
 
 
 # ----------------------------------------------------------------------------------- launchers
@@ -121,7 +59,7 @@ LAUNCHERS = {
 
 
 @pytest.fixture(scope="module")
-def launcher_sweeps(root: Path, cache: Path) -> dict[str, Path]:
+def launcher_sweeps(root: Path, trained: Path) -> dict[str, Path]:
     """The same 3-run sweep under each launcher, each in its own sweep directory."""
     out = {}
     for name, extra in LAUNCHERS.items():
@@ -135,11 +73,12 @@ def launcher_sweeps(root: Path, cache: Path) -> dict[str, Path]:
             TIMER,
             f"hydra.sweep.dir={sweep_dir}",
         ]
-        ok(lab(args, root, cache))
+        ok(lab(args, root, trained))
         out[name] = sweep_dir
     return out
 
 
+@pytest.mark.slow
 def test_every_launcher_writes_the_same_run_directories(launcher_sweeps: dict[str, Path]):
     basic = launcher_sweeps["basic"]
     names = run_dirs(basic)
@@ -163,6 +102,7 @@ def test_every_launcher_writes_the_same_run_directories(launcher_sweeps: dict[st
             assert (run_dir / ".hydra" / "overrides.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_parallel_launchers_give_each_job_one_torch_thread(launcher_sweeps: dict[str, Path]):
     for name in ("joblib", "submitit_local"):
         timings = [json.loads(p.read_text()) for p in launcher_sweeps[name].rglob(TIMING_FILE)]
@@ -180,6 +120,7 @@ def test_parallel_launchers_give_each_job_one_torch_thread(launcher_sweeps: dict
     assert len(pids) == 3, "submitit_local runs each job in its own process"
 
 
+@pytest.mark.slow
 def test_lab_report_reads_every_launcher_alike(launcher_sweeps, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     tables = {}
@@ -235,7 +176,7 @@ def test_launcher_presets_compose(preset: str):
             assert knob in launcher, knob
 
 
-def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, cache: Path, tmp_path):
+def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, trained: Path, tmp_path):
     """Submit to a stand-in ``sbatch`` that keeps the script and refuses the job."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -257,7 +198,7 @@ def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, cache: P
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
         ],
         root,
-        cache,
+        trained,
         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         SBATCH_COPY=str(script),
     )
@@ -281,7 +222,8 @@ def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, cache: P
 # --------------------------------------------------------------------------------------- optuna
 
 
-def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, cache: Path, capsys):
+@pytest.mark.slow
+def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, trained: Path, capsys):
     sweep_dir = root / "optuna"
     args = [
         "run",
@@ -291,7 +233,7 @@ def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, cache: Path, ca
         "hydra.sweeper.n_trials=3",
         f"hydra.sweep.dir={sweep_dir}",
     ]
-    proc = ok(lab(args, root, cache))
+    proc = ok(lab(args, root, trained))
     out = proc.stdout + proc.stderr
     assert "Best parameters:" in out and "best run of" in out
     trials = run_dirs(sweep_dir)
@@ -320,25 +262,26 @@ def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, cache: Path, ca
     df = load_runs(sweep_dir)
     assert len(df) == 3 and set(df["search.penalty"]) <= {"average", "gnmt", "word_reward"}
     # the seeded sampler proposes the same trials again: a rerun skips all three
-    again = ok(lab(args, root, cache))
+    again = ok(lab(args, root, trained))
     assert again.stdout.count("skipping") == 3
-    sweeps_main(["best", str(sweep_dir)])
+    cli_main(["best", str(sweep_dir)])
     assert str(best.best.run_dir) in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------- resume
 
 
-def test_a_rerun_skips_completed_runs_redoes_missing_ones_and_force_reruns(root, cache):
+@pytest.mark.slow
+def test_a_rerun_skips_completed_runs_redoes_missing_ones_and_force_reruns(root, trained):
     sweep_dir = root / "resume"
     args = ["run", "-m", *TINY, "search.beam_size=1,2,3", f"hydra.sweep.dir={sweep_dir}"]
-    ok(lab(args, root, cache))
+    ok(lab(args, root, trained))
     before = snapshot(sweep_dir)
     config = results(sweep_dir / "0")["config"]
     assert "hydra" not in config  # only the job's config: no sweep time stamps in it
     # one run lost its results (an interrupted run): only it runs again
     (sweep_dir / "1" / "results.json").unlink()
-    proc = ok(lab(args, root, cache))
+    proc = ok(lab(args, root, trained))
     assert proc.stdout.count("skipping") == 2
     assert f"-> {sweep_dir / '1'}" in proc.stdout
     after = snapshot(sweep_dir)
@@ -346,17 +289,18 @@ def test_a_rerun_skips_completed_runs_redoes_missing_ones_and_force_reruns(root,
         assert after[key] == before[key], key
     assert json.loads(after["1/results.json"][0])["status"] == "completed"
     # force=true reruns everything; force is not part of what a run computes
-    forced = ok(lab([*args, "force=true"], root, cache))
+    forced = ok(lab([*args, "force=true"], root, trained))
     assert "skipping" not in forced.stdout
     assert all(snapshot(sweep_dir)[k][1] != after[k][1] for k in after)
-    assert ok(lab(args, root, cache)).stdout.count("skipping") == 3
+    assert ok(lab(args, root, trained)).stdout.count("skipping") == 3
 
 
-def test_another_config_never_overwrites_a_completed_run(root, cache):
+def test_another_config_never_overwrites_a_completed_run(root, trained):
     run_dir = root / "single"
-    ok(lab(["run", *TINY, "search.beam_size=2", f"hydra.run.dir={run_dir}"], root, cache))
+    ok(lab(["run", *TINY, "search.beam_size=2", f"hydra.run.dir={run_dir}"], root, trained))
     before = snapshot(run_dir)
-    proc = lab(["run", *TINY, "search.beam_size=3", f"hydra.run.dir={run_dir}"], root, cache)
+    assert sorted(before) == list(RUN_FILES)
+    proc = lab(["run", *TINY, "search.beam_size=3", f"hydra.run.dir={run_dir}"], root, trained)
     assert proc.returncode != 0
     assert proc.stderr.strip().startswith("error:")
     assert "holds a completed run of another config" in proc.stderr
@@ -367,11 +311,13 @@ def test_another_config_never_overwrites_a_completed_run(root, cache):
         lab(
             ["run", "-m", *TINY, "search.beam_size=1,2", f"hydra.sweep.dir={sweep_dir}"],
             root,
-            cache,
+            trained,
         )
     )
     before = snapshot(sweep_dir)
-    proc = lab(["run", "-m", *TINY, "search=greedy", f"hydra.sweep.dir={sweep_dir}"], root, cache)
+    assert sorted(before) == [f"{run}/{f}" for run in "01" for f in RUN_FILES]
+    assert {results(sweep_dir / run)["status"] for run in "01"} == {"completed"}
+    proc = lab(["run", "-m", *TINY, "search=greedy", f"hydra.sweep.dir={sweep_dir}"], root, trained)
     assert proc.returncode != 0 and "error:" in proc.stderr
     assert snapshot(sweep_dir) == before
 
@@ -379,7 +325,8 @@ def test_another_config_never_overwrites_a_completed_run(root, cache):
 # ------------------------------------------------------------------------------------ toy_search
 
 
-def test_toy_search_names_runs_by_their_settings(root, cache):
+@pytest.mark.slow
+def test_toy_search_names_runs_by_their_settings(root, trained):
     sweep_dir = root / "toy_search"
     ok(
         lab(
@@ -392,7 +339,7 @@ def test_toy_search_names_runs_by_their_settings(root, cache):
                 f"hydra.sweep.dir={sweep_dir}",
             ],
             root,
-            cache,
+            trained,
         )
     )
     assert list(run_dirs(sweep_dir)) == ["beam-k1", "beam-k2", "beam_lp-k1", "beam_lp-k2"]
@@ -407,7 +354,7 @@ def test_toy_search_names_runs_by_their_settings(root, cache):
                 f"hydra.run.dir={sweep_dir / 'greedy-k1'}",
             ],
             root,
-            cache,
+            trained,
         )
     )
     df = load_runs(sweep_dir)
@@ -424,7 +371,7 @@ def test_toy_search_names_runs_by_their_settings(root, cache):
                 f"hydra.sweep.dir={sweep_dir}",
             ],
             root,
-            cache,
+            trained,
         )
     )
     assert proc.stdout.count("skipping") == 4

@@ -36,7 +36,7 @@ def test_registered_with_description():
 def test_mt_splits_and_default_sizes(mt: ToyMT):
     assert mt.splits() == ["train", "valid", "test"]
     assert [len(mt.examples(s)) for s in mt.splits()] == [20000, 500, 500]
-    assert (mt.kind, mt.default_metrics) == ("translation", ("bleu", "chrf", "ter"))
+    assert mt.default_metrics == ("bleu", "chrf", "ter")
     ex = mt.examples("test")[0]
     assert ex.id == "test-0" and ex.refs == (ex.tgt,)
 
@@ -221,7 +221,7 @@ def test_qa_deterministic_and_disjoint():
     assert [e.src for e in a.examples("train")] != [e.src for e in c.examples("train")]
     train = {e.src for e in a.examples("train")}
     assert not train & {e.src for e in a.examples("test")}
-    assert (a.kind, a.default_metrics) == ("qa", ("squad", "babi"))
+    assert a.default_metrics == ("squad", "babi")
     assert len(ToyQA("d", "c").examples("train")) == 5000
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
+from lab.io import cache_key
 from lab.tasks.toy_mt import ToyMT
-from lab.tokenizer import Tokenizer, cache_key, load_or_train
+from lab.tokenizer import Tokenizer, load_or_train
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SMALL = {"n_train": 2000, "n_valid": 50, "n_test": 50}
@@ -54,7 +55,7 @@ def test_joint_vocabulary_covers_both_sides(tok: Tokenizer, task: ToyMT):
 
 def test_cache_reused_not_retrained(task: ToyMT, tmp_path: Path):
     first = load_or_train(task, tmp_path, vocab_size=200, model_type="bpe")
-    key = cache_key(task.signature(), 200, "bpe")
+    key = cache_key([task.signature(), 200, "bpe"], length=64)
     assert first.path == tmp_path / "tokenizers" / key / "spm.model"
     mtime = first.path.stat().st_mtime_ns
     meta = json.loads((first.path.parent / "meta.json").read_text())

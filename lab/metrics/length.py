@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from lab.metrics.base import MetricValues, check_inputs
@@ -25,8 +24,8 @@ class LengthStats:
 
     Keys: ``len_ratio`` = total hypothesis tokens / total reference tokens (whitespace tokens;
     with several references per example the one closest in length to the hypothesis counts,
-    ties to the shorter, as BLEU's effective reference length does; ``nan`` when all references
-    are empty); ``empty_rate`` = fraction in [0, 1] of hypotheses that are empty or only
+    ties to the shorter, as BLEU's effective reference length does; ``None`` when all
+    references are empty); ``empty_rate`` = fraction in [0, 1] of hypotheses that are empty or only
     whitespace; ``mean_hyp_len`` / ``mean_ref_len`` = mean tokens per example (the reference
     side uses the same chosen reference).
     """
@@ -41,7 +40,7 @@ class LengthStats:
         total_hyp, total_ref = sum(hyp_lens), sum(ref_lens)
         n = len(hyps)
         return {
-            "len_ratio": total_hyp / total_ref if total_ref else math.nan,
+            "len_ratio": total_hyp / total_ref if total_ref else None,
             "empty_rate": sum(1 for h in hyps if not h.strip()) / n,
             "mean_hyp_len": total_hyp / n,
             "mean_ref_len": total_ref / n,

@@ -9,6 +9,7 @@ references (the signature then reads ``nrefs:var``).
 from __future__ import annotations
 
 from sacrebleu.metrics import BLEU, CHRF, TER
+from sacrebleu.metrics.base import Metric
 
 from lab.metrics.base import MetricValues, check_inputs
 from lab.registry import METRICS
@@ -18,6 +19,13 @@ def ref_streams(refs: list[list[str]]) -> list[list[str | None]]:
     """Transpose per-example reference lists into sacrebleu streams, padding with ``None``."""
     width = max(len(r) for r in refs)
     return [[r[j] if j < len(r) else None for r in refs] for j in range(width)]
+
+
+def corpus_score(name: str, metric: Metric, hyps: list[str], refs: list[list[str]]) -> MetricValues:
+    """``{name: score, name_signature: signature}`` of sacrebleu's ``metric`` over the corpus."""
+    check_inputs(hyps, refs, name)
+    score = metric.corpus_score(hyps, ref_streams(refs))
+    return {name: float(score.score), f"{name}_signature": str(metric.get_signature())}
 
 
 @METRICS.register("bleu")
@@ -57,10 +65,7 @@ class Chrf:
     """
 
     def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
-        check_inputs(hyps, refs, "chrf")
-        metric = CHRF()
-        score = metric.corpus_score(hyps, ref_streams(refs))
-        return {"chrf": float(score.score), "chrf_signature": str(metric.get_signature())}
+        return corpus_score("chrf", CHRF(), hyps, refs)
 
 
 @METRICS.register("ter")
@@ -71,7 +76,4 @@ class Ter:
     """
 
     def compute(self, hyps: list[str], refs: list[list[str]]) -> MetricValues:
-        check_inputs(hyps, refs, "ter")
-        metric = TER()
-        score = metric.corpus_score(hyps, ref_streams(refs))
-        return {"ter": float(score.score), "ter_signature": str(metric.get_signature())}
+        return corpus_score("ter", TER(), hyps, refs)

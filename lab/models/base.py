@@ -16,13 +16,25 @@ Targets (``tgt_tokens``) hold the generated tokens without BOS, with EOS where a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
+
+Leaf = Tensor | list[Tensor] | tuple[Tensor, ...]
+"""A state or memory value: one tensor, or one tensor per layer (a list or tuple)."""
+
+
+def map_tensors(fn: Callable[[Tensor], Tensor], leaves: dict[str, Leaf]) -> dict[str, Leaf]:
+    """Apply ``fn`` to every tensor of ``leaves``, inside per-layer lists/tuples too (their type
+    is kept), so row selection works the same whatever layout a model chose."""
+    return {
+        name: fn(v) if isinstance(v, Tensor) else type(v)(fn(t) for t in v)
+        for name, v in leaves.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -33,17 +45,20 @@ class State:
     ``shared``: tensors with one row per *sentence* in dim 0 (``B``), identical for all beams of
     a sentence (encoder memory, cross-attention keys/values); never copied per beam and only
     touched when sentences leave the batch. ``beam_size`` = K; ``step`` counts decoded tokens.
+
+    A value of ``hyp`` or ``shared`` is a tensor or a list (or tuple) of tensors, typically one
+    per layer (``hyp={"k": [k_0, k_1, ...], "v": [...]}``); every tensor of a list follows the
+    row rule of its dict, and ``reorder``/``select_sentences`` apply to each of them.
     """
 
-    hyp: dict[str, Tensor]
-    shared: dict[str, Tensor]
+    hyp: dict[str, Leaf]
+    shared: dict[str, Leaf]
     beam_size: int
     step: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def reorder(self, index: Tensor) -> State:
         """Select hypothesis rows: ``index`` is ``(N',)`` into the current ``B*K`` rows."""
-        return replace(self, hyp={k: v.index_select(0, index) for k, v in self.hyp.items()})
+        return replace(self, hyp=map_tensors(lambda v: v.index_select(0, index), self.hyp))
 
     def select_sentences(self, keep: Tensor) -> State:
         """Keep only sentences ``keep`` (``(B',)`` indices into the current B sentences)."""
@@ -51,8 +66,8 @@ class State:
         rows = (keep[:, None] * k + torch.arange(k, device=keep.device)).reshape(-1)  # (B'*K,)
         return replace(
             self,
-            hyp={n: v.index_select(0, rows) for n, v in self.hyp.items()},
-            shared={n: v.index_select(0, keep) for n, v in self.shared.items()},
+            hyp=map_tensors(lambda v: v.index_select(0, rows), self.hyp),
+            shared=map_tensors(lambda v: v.index_select(0, keep), self.shared),
         )
 
 
@@ -75,11 +90,12 @@ class DecoderModel(nn.Module, ABC):
 
     # --- decoding interface -------------------------------------------------------------
     @abstractmethod
-    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
-        """Encode a batch of sources ``(B, S)`` once; returns per-sentence tensors (dim 0 = B)."""
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Leaf]:
+        """Encode a batch of sources ``(B, S)`` once; returns per-sentence tensors (dim 0 = B),
+        single or per layer in a list, as in ``State.shared``."""
 
     @abstractmethod
-    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+    def init_state(self, memory: dict[str, Leaf], beam_size: int) -> State:
         """Start decoding ``beam_size`` hypotheses per sentence."""
 
     @abstractmethod

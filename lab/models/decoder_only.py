@@ -20,15 +20,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lab.errors import TooLongError
-from lab.models.base import DecoderModel, State, padding_mask
+from lab.models.base import DecoderModel, Leaf, State, padding_mask
 from lab.models.layers import (
     Attention,
-    FeedForward,
     Positions,
-    Residual,
+    SelfAttentionLayer,
+    cached_self_attention,
     causal_mask,
+    init_weights,
     merge_heads,
     split_heads,
+    step_layers,
 )
 from lab.registry import MODELS
 
@@ -83,15 +85,8 @@ def prefix_cached_attention(
     return attn.out(merge_heads(o))  # (B*K, 1, D)
 
 
-class PrefixLMLayer(nn.Module):
+class PrefixLMLayer(SelfAttentionLayer):
     """Self-attention (prefix-LM mask) and feed-forward, each in a residual block."""
-
-    def __init__(self, d: int, heads: int, ff: int, dropout: float, pre_norm: bool) -> None:
-        super().__init__()
-        self.attn = Attention(d, heads, dropout)
-        self.ff = FeedForward(d, ff, dropout)
-        self.r1 = Residual(d, dropout, pre_norm)
-        self.r2 = Residual(d, dropout, pre_norm)
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """Whole sequence ``x`` ``(B, L, D)``; also returns this layer's keys/values."""
@@ -105,20 +100,24 @@ class PrefixLMLayer(nn.Module):
         return self.r2(x, self.ff), kv[0]
 
     def step(
-        self, x: Tensor, cache: dict[str, Tensor], shared: dict[str, Tensor], i: int, beam: int
-    ) -> Tensor:
-        """One token per hypothesis ``x`` ``(B*K, 1, D)``; appends to its own key/value cache."""
-
-        def self_attend(h: Tensor) -> Tensor:
-            k, v = self.attn.project_kv(h)  # (B*K, H, 1, Dh)
-            cache[f"k{i}"] = torch.cat([cache[f"k{i}"], k], dim=2)  # (B*K, H, t+1, Dh)
-            cache[f"v{i}"] = torch.cat([cache[f"v{i}"], v], dim=2)
-            prefix = (shared[f"pk{i}"], shared[f"pv{i}"])  # (B, H, S, Dh)
-            own = (cache[f"k{i}"], cache[f"v{i}"])
-            return prefix_cached_attention(self.attn, h, prefix, shared["src_mask"], own, beam)
-
-        x = self.r1(x, self_attend)
-        return self.r2(x, self.ff)
+        self,
+        x: Tensor,
+        own_kv: tuple[Tensor, Tensor],
+        prefix_kv: tuple[Tensor, Tensor],
+        prefix_mask: Tensor,
+        beam: int,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One token per hypothesis ``x`` ``(B*K, 1, D)`` against the sentence's prefix
+        keys/values ``(B, H, S, Dh)`` and the hypothesis' own ``(B*K, H, t, Dh)``; returns the
+        output and its own keys/values grown by this token (``(B*K, H, t+1, Dh)`` each)."""
+        x, grown = cached_self_attention(
+            self.r1,
+            x,
+            self.attn,
+            own_kv,
+            lambda h, kv: prefix_cached_attention(self.attn, h, prefix_kv, prefix_mask, kv, beam),
+        )
+        return self.r2(x, self.ff), grown
 
 
 @MODELS.register("decoder_only")
@@ -150,10 +149,7 @@ class DecoderOnly(DecoderModel):
         self.norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
         self.out = None if tie_embeddings else nn.Linear(d_model, tgt_vocab_size, bias=False)
         self.scale = math.sqrt(d_model)
-        for name, p in self.named_parameters():
-            if p.dim() > 1 and "embed" not in name:
-                nn.init.xavier_uniform_(p)
-        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
+        init_weights(self, d_model, self.embed)
 
     @property
     def max_source_positions(self) -> int:
@@ -186,37 +182,41 @@ class DecoderOnly(DecoderModel):
         pos = torch.arange(src_tokens.size(1), device=src_tokens.device)
         return self._embed(src_tokens + self.tgt_vocab_size, pos[None])  # (B, S, D)
 
-    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Leaf]:
         """Run the prefix once; keep every layer's prefix keys/values ``(B, H, S, Dh)``."""
         self._check_source(src_tokens)
         s = src_tokens.size(1)
         mask = prefix_lm_mask(src_lengths, s, 0)  # (B, 1, S, S)
         x = self._embed_source(src_tokens)  # (B, S, D)
-        memory = {"src_mask": padding_mask(src_lengths, s), "src_lengths": src_lengths}
-        for i, layer in enumerate(self.layers):
-            x, (memory[f"pk{i}"], memory[f"pv{i}"]) = layer(x, mask)
-        return memory
+        keys, values = [], []
+        for layer in self.layers:
+            x, (k, v) = layer(x, mask)  # (B, H, S, Dh) each
+            keys.append(k)
+            values.append(v)
+        return {
+            "src_mask": padding_mask(src_lengths, s),
+            "src_lengths": src_lengths,
+            "pk": keys,
+            "pv": values,
+        }
 
-    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+    def init_state(self, memory: dict[str, Leaf], beam_size: int) -> State:
         shared = dict(memory)
         shared["src_mask"] = memory["src_mask"][:, None, None, :]  # (B, 1, 1, S)
         n, dh = memory["src_lengths"].size(0) * beam_size, self.d_model // self.n_heads
-        empty = memory["pk0"].new_zeros(n, self.n_heads, 0, dh)  # (B*K, H, 0, Dh)
-        hyp = {f"{kv}{i}": empty for i in range(len(self.layers)) for kv in "kv"}
+        empty = memory["pk"][0].new_zeros(n, self.n_heads, 0, dh)  # (B*K, H, 0, Dh)
+        hyp: dict[str, Leaf] = {"k": [empty] * len(self.layers), "v": [empty] * len(self.layers)}
         return State(hyp=hyp, shared=shared, beam_size=beam_size)
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         if state.step >= self.max_positions:
             raise TooLongError(f"target longer than model.max_positions={self.max_positions}")
-        k = state.beam_size
-        pos = state.shared["src_lengths"].repeat_interleave(k) + state.step  # (B*K,)
+        k, sh = state.beam_size, state.shared
+        pos = sh["src_lengths"].repeat_interleave(k) + state.step  # (B*K,)
         x = self._embed(prev_tokens[:, None], pos[:, None])  # (B*K, 1, D)
-        cache = dict(state.hyp)
-        for i, layer in enumerate(self.layers):
-            x = layer.step(x, cache, state.shared, i, k)
-        logits = self._logits(self.norm(x[:, 0]))  # (B*K, V)
-        new = State(hyp=cache, shared=state.shared, beam_size=k, step=state.step + 1)
-        return torch.log_softmax(logits.float(), dim=-1), new
+        return step_layers(
+            self.layers, x, state, ("pk", "pv"), lambda h: self._logits(self.norm(h))
+        )
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
         """Teacher forcing over the whole ``[source; target]`` sequence with an explicit mask."""

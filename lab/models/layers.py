@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lab.errors import LabError
+from lab.models.base import Leaf, State
+
+KV = tuple[Tensor, Tensor]  # keys and values ``(N, H, T, Dh)`` each
 
 
 def sinusoidal_table(n_positions: int, dim: int) -> Tensor:
@@ -25,7 +31,7 @@ class Positions(nn.Module):
     def __init__(self, kind: str, n_positions: int, dim: int) -> None:
         super().__init__()
         if kind not in ("sinusoidal", "learned"):
-            raise ValueError(f"positions must be 'sinusoidal' or 'learned', not {kind!r}")
+            raise LabError(f"model.positions={kind!r}; valid: sinusoidal, learned.")
         self.n_positions = n_positions
         if kind == "learned":
             self.table = nn.Embedding(n_positions, dim)
@@ -57,7 +63,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
         super().__init__()
         if dim % n_heads:
-            raise ValueError(f"d_model={dim} is not divisible by n_heads={n_heads}")
+            raise LabError(f"model.d_model={dim} is not divisible by model.n_heads={n_heads}.")
         self.n_heads = n_heads
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
@@ -113,6 +119,78 @@ class Residual(nn.Module):
         if self.pre_norm:
             return x + self.drop(fn(self.norm(x)))
         return self.norm(x + self.drop(fn(x)))
+
+
+class SelfAttentionLayer(nn.Module):
+    """Self-attention and feed-forward, each in a residual block; subclasses add ``forward``
+    (and ``step``) for their mask and cache."""
+
+    def __init__(self, d: int, heads: int, ff: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.attn = Attention(d, heads, dropout)
+        self.ff = FeedForward(d, ff, dropout)
+        self.r1 = Residual(d, dropout, pre_norm)
+        self.r2 = Residual(d, dropout, pre_norm)
+
+
+def cached_self_attention(
+    residual: Residual,
+    x: Tensor,
+    attn: Attention,
+    cache: KV,
+    attend: Callable[[Tensor, KV], Tensor],
+) -> tuple[Tensor, KV]:
+    """The residual self-attention block for one new token per row ``x`` ``(N, 1, D)``: its keys
+    and values are appended to ``cache`` ``(N, H, t, Dh)`` and ``attend(h, grown)`` attends the
+    block's input ``h`` over them. Returns the block's output and the grown cache
+    (``(N, H, t+1, Dh)`` each)."""
+    grown: list[KV] = []
+
+    def self_attend(h: Tensor) -> Tensor:
+        k, v = attn.project_kv(h)  # (N, H, 1, Dh)
+        k = torch.cat([cache[0], k], dim=2)  # (N, H, t+1, Dh)
+        v = torch.cat([cache[1], v], dim=2)
+        grown.append((k, v))
+        return attend(h, (k, v))
+
+    return residual(x, self_attend), grown[0]
+
+
+def step_layers(
+    layers: nn.ModuleList,
+    x: Tensor,
+    state: State,
+    memory: tuple[str, str],
+    head: Callable[[Tensor], Tensor],
+) -> tuple[Tensor, State]:
+    """One cached decoding step of the embedded tokens ``x`` ``(B*K, 1, D)``: through every
+    layer, called as ``layer.step(x, own_kv, memory_kv, mask, beam)`` with its entry of the
+    hypotheses' caches (``state.hyp["k"]``, ``["v"]``) and of the per-sentence keys/values
+    named by ``memory`` in ``state.shared`` (mask: ``shared["src_mask"]``), then through
+    ``head`` to logits. Returns the log-probs ``(B*K, V)`` and the state with the grown caches,
+    one step on."""
+    sh, hyp = state.shared, state.hyp
+    keys, values = [], []
+    for layer, k, v, mk, mv in zip(
+        layers, hyp["k"], hyp["v"], sh[memory[0]], sh[memory[1]], strict=True
+    ):
+        x, (k, v) = layer.step(x, (k, v), (mk, mv), sh["src_mask"], state.beam_size)
+        keys.append(k)
+        values.append(v)
+    logits = head(x[:, 0])  # (B*K, V)
+    grown: dict[str, Leaf] = {"k": keys, "v": values}
+    new = State(hyp=grown, shared=sh, beam_size=state.beam_size, step=state.step + 1)
+    return torch.log_softmax(logits.float(), dim=-1), new
+
+
+def init_weights(model: nn.Module, d_model: int, *embeddings: nn.Embedding) -> None:
+    """Xavier-uniform for every matrix of ``model`` outside the embeddings, then N(0, 1/d_model)
+    for the ``embeddings`` tables, in that order."""
+    for name, p in model.named_parameters():
+        if p.dim() > 1 and "embed" not in name:
+            nn.init.xavier_uniform_(p)
+    for table in embeddings:
+        nn.init.normal_(table.weight, std=d_model**-0.5)
 
 
 def causal_mask(t: int, device: torch.device) -> Tensor:

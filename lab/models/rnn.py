@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lab.errors import LabError
 from lab.models.base import DecoderModel, State, padding_mask
 from lab.registry import MODELS
 
@@ -37,9 +38,16 @@ class SourceAttention(nn.Module):
         raise NotImplementedError
 
     def forward(self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> Tensor:
-        """Context vectors ``(B, N, ctx_dim)``; ``mask`` ``(B, S)`` is True at real tokens."""
-        s = self.scores(q, keys).masked_fill(~mask[:, None, :], float("-inf"))  # (B, N, S)
-        return torch.bmm(torch.softmax(s, dim=-1), values)  # (B, N, ctx_dim)
+        """Context vectors ``(B, N, ctx_dim)``; ``mask`` ``(B, S)`` is True at real tokens.
+
+        A sentence with no real token (an empty source) gets the zero context: its scores are
+        made finite before the softmax (no NaN, in the gradient either) and its weights zeroed.
+        """
+        hidden = ~mask[:, None, :]  # (B, 1, S)
+        s = self.scores(q, keys).masked_fill(hidden, float("-inf"))  # (B, N, S)
+        s = s.masked_fill(hidden.all(-1, keepdim=True), 0.0)
+        p = torch.softmax(s, dim=-1).masked_fill(hidden, 0.0)  # (B, N, S)
+        return torch.bmm(p, values)  # (B, N, ctx_dim)
 
 
 class AdditiveAttention(SourceAttention):
@@ -143,10 +151,11 @@ class RNNSeq2Seq(DecoderModel):
     ) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size)
         if attention not in ATTENTIONS:
-            raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, not {attention!r}")
+            raise LabError(f"model.attention={attention!r}; valid: {', '.join(ATTENTIONS)}.")
         if tie_embeddings and emb_dim != hidden:
-            raise ValueError(
-                f"tie_embeddings needs emb_dim == hidden (got emb_dim={emb_dim}, hidden={hidden})"
+            raise LabError(
+                "model.tie_embeddings needs emb_dim == hidden "
+                f"(got emb_dim={emb_dim}, hidden={hidden})"
             )
         rnn = CELLS[self.cell]
         kw = {"batch_first": True, "dropout": dropout if num_layers > 1 else 0.0}
@@ -170,12 +179,13 @@ class RNNSeq2Seq(DecoderModel):
 
     # --- encoder --------------------------------------------------------------------------
     def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
-        """Bidirectional RNN over the packed source: padding never enters the recurrence."""
+        """Bidirectional RNN over the packed source: padding never enters the recurrence.
+
+        An empty source (length 0) reads nothing: its outputs and final states are zeros, the
+        states of an RNN that never stepped (the decoder starts from the bridge of them).
+        """
         s = src_tokens.size(1)
-        x = self.drop(self.src_embed(src_tokens))  # (B, S, E)
-        packed = pack_padded_sequence(x, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, final = self.encoder(packed)
-        enc, _ = pad_packed_sequence(out, batch_first=True, total_length=s)  # (B, S, 2H)
+        enc, final = self._encoder_run(src_tokens, src_lengths)
         memory = {"enc": enc, "src_mask": padding_mask(src_lengths, s)}  # (B, S)
         if self.cell == "lstm":
             h, c = final  # (2L, B, H) each
@@ -183,6 +193,30 @@ class RNNSeq2Seq(DecoderModel):
         else:
             memory["h0"] = self.bridge_h(final)  # (B, L, H)
         return memory
+
+    def _encoder_run(
+        self, src_tokens: Tensor, src_lengths: Tensor
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+        """Encoder outputs ``(B, S, 2H)`` and final states ``(2L, B, H)`` (a pair for LSTM)."""
+        (b, s), two_l = src_tokens.shape, 2 * self.num_layers
+        empty = src_lengths.eq(0)  # (B,)
+        if s == 0 or bool(empty.all()):  # nothing to read anywhere: the untouched RNN
+            zeros = src_tokens.new_zeros(two_l, b, self.hidden, dtype=self.src_embed.weight.dtype)
+            enc = zeros.new_zeros(b, s, 2 * self.hidden)
+            return enc, ((zeros, zeros.clone()) if self.cell == "lstm" else zeros)
+        x = self.drop(self.src_embed(src_tokens))  # (B, S, E)
+        lengths = src_lengths.clamp_min(1).cpu()  # packing needs >= 1; empty rows zeroed below
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, final = self.encoder(packed)
+        enc, _ = pad_packed_sequence(out, batch_first=True, total_length=s)  # (B, S, 2H)
+        if bool(empty.any()):
+            enc = enc.masked_fill(empty[:, None, None], 0.0)
+            rows = empty[None, :, None]  # (1, B, 1)
+            if self.cell == "lstm":
+                final = tuple(f.masked_fill(rows, 0.0) for f in final)
+            else:
+                final = final.masked_fill(rows, 0.0)
+        return enc, final
 
     # --- decoder --------------------------------------------------------------------------
     def _run_decoder(

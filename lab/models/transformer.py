@@ -8,19 +8,22 @@ import torch
 from torch import Tensor, nn
 
 from lab.errors import TooLongError
-from lab.models.base import DecoderModel, State, padding_mask
-from lab.models.layers import Attention, FeedForward, Positions, Residual, causal_mask
+from lab.models.base import DecoderModel, Leaf, State, padding_mask
+from lab.models.layers import (
+    Attention,
+    FeedForward,
+    Positions,
+    Residual,
+    SelfAttentionLayer,
+    cached_self_attention,
+    causal_mask,
+    init_weights,
+    step_layers,
+)
 from lab.registry import MODELS
 
 
-class EncoderLayer(nn.Module):
-    def __init__(self, d: int, heads: int, ff: int, dropout: float, pre_norm: bool) -> None:
-        super().__init__()
-        self.attn = Attention(d, heads, dropout)
-        self.ff = FeedForward(d, ff, dropout)
-        self.r1 = Residual(d, dropout, pre_norm)
-        self.r2 = Residual(d, dropout, pre_norm)
-
+class EncoderLayer(SelfAttentionLayer):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         x = self.r1(x, lambda h: self.attn.attend(h, *self.attn.project_kv(h), mask))
         return self.r2(x, self.ff)
@@ -46,24 +49,23 @@ class DecoderLayer(nn.Module):
         return self.r3(x, self.ff)
 
     def step(
-        self, x: Tensor, cache: dict[str, Tensor], shared: dict[str, Tensor], i: int, beam: int
-    ) -> Tensor:
-        """One token per hypothesis ``x`` ``(B*K, 1, D)``; appends to the self-attention cache."""
-
-        def self_attend(h: Tensor) -> Tensor:
-            k, v = self.self_attn.project_kv(h)  # (B*K, H, 1, Dh)
-            cache[f"k{i}"] = torch.cat([cache[f"k{i}"], k], dim=2)  # (B*K, H, t+1, Dh)
-            cache[f"v{i}"] = torch.cat([cache[f"v{i}"], v], dim=2)
-            return self.self_attn.attend(h, cache[f"k{i}"], cache[f"v{i}"], None)
-
-        x = self.r1(x, self_attend)
-        x = self.r2(
-            x,
-            lambda h: self.cross_attn.attend_beams(
-                h, shared[f"ck{i}"], shared[f"cv{i}"], shared["src_mask"], beam
-            ),
+        self,
+        x: Tensor,
+        self_kv: tuple[Tensor, Tensor],
+        cross_kv: tuple[Tensor, Tensor],
+        src_mask: Tensor,
+        beam: int,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One token per hypothesis ``x`` ``(B*K, 1, D)`` against this layer's cached
+        self-attention keys/values ``(B*K, H, t, Dh)`` and the per-sentence cross-attention
+        keys/values ``(B, H, S, Dh)``; returns the output and the self-attention cache grown
+        by this token (``(B*K, H, t+1, Dh)`` each)."""
+        attn = self.self_attn
+        x, grown = cached_self_attention(
+            self.r1, x, attn, self_kv, lambda h, kv: attn.attend(h, *kv, None)
         )
-        return self.r3(x, self.ff)
+        x = self.r2(x, lambda h: self.cross_attn.attend_beams(h, *cross_kv, src_mask, beam))
+        return self.r3(x, self.ff), grown
 
 
 @MODELS.register("transformer")
@@ -100,11 +102,7 @@ class Transformer(DecoderModel):
         if tie_embeddings:
             self.out.weight = self.tgt_embed.weight
         self.scale = math.sqrt(d_model)
-        for name, p in self.named_parameters():
-            if p.dim() > 1 and "embed" not in name:
-                nn.init.xavier_uniform_(p)
-        nn.init.normal_(self.src_embed.weight, std=d_model**-0.5)
-        nn.init.normal_(self.tgt_embed.weight, std=d_model**-0.5)
+        init_weights(self, d_model, self.src_embed, self.tgt_embed)
 
     @property
     def max_positions(self) -> int:
@@ -126,25 +124,25 @@ class Transformer(DecoderModel):
             x = layer(x, mask)
         return {"memory": self.enc_norm(x), "src_mask": mask}
 
-    def init_state(self, memory: dict[str, Tensor], beam_size: int) -> State:
+    def init_state(self, memory: dict[str, Leaf], beam_size: int) -> State:
+        """Cross-attention keys/values once per sentence (``shared``, one per layer); empty
+        self-attention caches per hypothesis (``hyp``)."""
         mem = memory["memory"]  # (B, S, D)
         n, dh = mem.size(0) * beam_size, self.d_model // self.n_heads
-        shared: dict[str, Tensor] = {"src_mask": memory["src_mask"]}
-        hyp: dict[str, Tensor] = {}
-        for i, layer in enumerate(self.decoder):
-            shared[f"ck{i}"], shared[f"cv{i}"] = layer.cross_attn.project_kv(mem)  # (B,H,S,Dh)
-            empty = mem.new_zeros(n, self.n_heads, 0, dh)  # (B*K, H, 0, Dh)
-            hyp[f"k{i}"], hyp[f"v{i}"] = empty, empty
-        return State(hyp=hyp, shared=shared, beam_size=beam_size)
+        cross = [layer.cross_attn.project_kv(mem) for layer in self.decoder]  # (B, H, S, Dh)
+        empty = [mem.new_zeros(n, self.n_heads, 0, dh) for _ in self.decoder]  # (B*K, H, 0, Dh)
+        shared: dict[str, Leaf] = {
+            "src_mask": memory["src_mask"],
+            "ck": [k for k, _ in cross],
+            "cv": [v for _, v in cross],
+        }
+        return State(hyp={"k": empty, "v": list(empty)}, shared=shared, beam_size=beam_size)
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         x = self._embed(self.tgt_embed, prev_tokens[:, None], start=state.step)  # (B*K, 1, D)
-        cache = dict(state.hyp)
-        for i, layer in enumerate(self.decoder):
-            x = layer.step(x, cache, state.shared, i, state.beam_size)
-        logits = self.out(self.dec_norm(x[:, 0]))  # (B*K, V)
-        new = State(hyp=cache, shared=state.shared, beam_size=state.beam_size, step=state.step + 1)
-        return torch.log_softmax(logits.float(), dim=-1), new
+        return step_layers(
+            self.decoder, x, state, ("ck", "cv"), lambda h: self.out(self.dec_norm(h))
+        )
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
         memory = self.encode(src_tokens, src_lengths)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from lab.errors import LabError
-from lab.models.base import DecoderModel
+from lab.models.base import DecoderModel, State
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class Cost:
     model_calls: int = 0  # encode + step calls
     expanded: int = 0  # hypothesis rows scored by step() over all iterations
     sentences: int = 0
+
+    def count_step(self, rows: int) -> None:
+        """One decoding iteration: one ``step`` call over ``rows`` hypothesis rows."""
+        self.steps, self.model_calls, self.expanded = (
+            self.steps + 1,
+            self.model_calls + 1,
+            self.expanded + rows,
+        )
 
     def add(self, other: Cost) -> None:
         for k in ("steps", "model_calls", "expanded", "sentences"):
@@ -76,6 +84,42 @@ def max_lengths(src_lengths: Tensor, a: float, b: int, model: DecoderModel) -> T
 def check_positive(name: str, value: int, minimum: int = 1) -> int:
     if int(value) < minimum:
         raise LabError(
-            f"search.{name} must be >= {minimum}, got {value}; set search.{name}=1 or more."
+            f"search.{name} must be >= {minimum}, got {value}; set search.{name}={minimum} or more."
         )
     return int(value)
+
+
+def check_min_len(min_len: int, max_len_a: float, max_len_b: int) -> int:
+    """Refuse a ``min_len`` no output can reach: above a fixed limit (``max_len_a == 0``).
+
+    A limit that depends on the source is known per sentence only: where it is below
+    ``min_len``, EOS stays banned up to the limit and that sentence's output is cut there
+    unfinished (``finished=False``), with the log-prob of the tokens it has.
+    """
+    fixed = max(int(max_len_b), 1)  # max_lengths() never goes below 1
+    if float(max_len_a) == 0 and int(min_len) > fixed:
+        raise LabError(
+            f"search.min_len={min_len} exceeds the output limit search.max_len_b={max_len_b}"
+            f" (max_len_a=0), so no output could end; lower search.min_len to {fixed} or raise"
+            f" search.max_len_b to {min_len}."
+        )
+    return int(min_len)
+
+
+def sentence_rows(sentences: Tensor, k: int) -> Tensor:
+    """The hypothesis rows ``(n'*K,)`` of ``sentences`` ``(n',)`` in a ``(n*K)``-row batch."""
+    return (sentences[:, None] * k + torch.arange(k, device=sentences.device)).reshape(-1)
+
+
+def drop_sentences(
+    done: Tensor, k: int, state: State, per_sentence: list[Tensor], per_row: list[Tensor]
+) -> tuple[State, list[Tensor], list[Tensor]]:
+    """Batch pruning, shared by every search: remove the sentences where ``done`` ``(n,)`` is
+    True from the decoder state, from the tensors with one entry per sentence (dim 0 = n) and
+    from those with one row per hypothesis (dim 0 = n*K). Finished sentences then cost nothing.
+    """
+    keep = (~done).nonzero().squeeze(1)  # (n',)
+    rows = sentence_rows(keep, k)  # (n'*K,)
+    if keep.numel():
+        state = state.select_sentences(keep)
+    return state, [t[keep] for t in per_sentence], [t[rows] for t in per_row]

@@ -8,13 +8,16 @@ ranks by, never the model log-probability a hypothesis reports.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from lab.errors import LabError
+from lab.models.base import DecoderModel
 from lab.registry import PROCESSORS
-from lab.vocab import EOS_ID
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID
 
 NEG_INF = float("-inf")
 
@@ -51,7 +54,7 @@ class NoRepeatNgram:
 
     def __init__(self, n: int) -> None:
         if n < 1:
-            raise ValueError("no_repeat_ngram needs n >= 1")
+            raise LabError(f"processor no_repeat_ngram needs n >= 1, got {n}; set n=1 or more.")
         self.n = int(n)
 
     def __call__(self, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor:
@@ -74,21 +77,39 @@ class NoRepeatNgram:
         return log_probs.masked_fill(hits > 0, NEG_INF)
 
 
-def build_processors(
-    specs: Sequence[dict] | None, min_len: int, banned: Sequence[int], eos_id: int
-) -> list:
-    """The processors a search applies: always ban ``banned`` first, then ``min_len``, then
-    each ``{"name": ..., **kwargs}`` spec from the config, in order."""
-    procs: list = [BanTokens(banned)]
-    if min_len > 1:
-        procs.append(MinLength(min_len, eos_id))
-    for spec in specs or ():
-        spec = dict(spec)
-        name = spec.pop("name")
-        if name == "min_length":
-            spec.setdefault("eos_id", eos_id)
-        procs.append(PROCESSORS.build(name, **spec))
-    return procs
+class Processors:
+    """The processors a search applies, built (and so validated) with the search.
+
+    Always first: PAD and BOS banned; then EOS banned before ``min_len``; then each
+    ``{"name": ..., **kwargs}`` spec of the config, in order. A misspelled name or key fails
+    when the search is built, before any training. ``for_model`` binds them to a model's ids.
+    """
+
+    def __init__(self, specs: Sequence[Mapping[str, Any]] | None = None, min_len: int = 0) -> None:
+        self.specs = [dict(s) for s in specs or ()]
+        self.min_len = int(min_len)
+        for spec in self.specs:
+            if "name" not in spec:
+                raise LabError(
+                    f"search.processors entry {spec} has no name; write {{name: <processor>, ...}}"
+                    f" with one of: {', '.join(PROCESSORS.names())}."
+                )
+        self.for_ids(PAD_ID, BOS_ID, EOS_ID)
+
+    def for_model(self, model: DecoderModel) -> list:
+        return self.for_ids(model.pad_id, model.bos_id, model.eos_id)
+
+    def for_ids(self, pad_id: int, bos_id: int, eos_id: int) -> list:
+        procs: list = [BanTokens([pad_id, bos_id])]
+        if self.min_len > 1:
+            procs.append(MinLength(self.min_len, eos_id))
+        for spec in self.specs:
+            spec = dict(spec)
+            name = spec.pop("name")
+            if name == "min_length":
+                spec.setdefault("eos_id", eos_id)
+            procs.append(PROCESSORS.build(name, **spec))
+        return procs
 
 
 def apply(procs: Sequence, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor:

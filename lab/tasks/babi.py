@@ -121,7 +121,6 @@ class BAbI(Task):
     valid (the last 10% of the training stories) and test (the official test file).
     """
 
-    kind = "qa"
     default_metrics = ("squad", "babi")
     archive_url = "http://www.thespermwhale.com/jaseweston/babi/" + ARCHIVE_NAME
     DEFAULTS: dict[str, Any] = {"task_id": 1, "size": "1k"}

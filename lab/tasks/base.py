@@ -34,7 +34,6 @@ class Task(ABC):
     missing file, an unknown split) raise ``LabError`` with one line that names the fix.
     """
 
-    kind: ClassVar[str] = "translation"  # "translation" or "qa"
     default_metrics: tuple[str, ...] = ("bleu", "chrf", "ter")  # an instance may narrow it
     train_split: ClassVar[str] = "train"
     valid_split: ClassVar[str] = "valid"

@@ -42,7 +42,6 @@ class Multi30k(Task):
     no cs side).
     """
 
-    kind = "translation"
     default_metrics = ("bleu", "chrf", "ter")
     train_split = "train"
     valid_split = "val"

@@ -1,12 +1,15 @@
 """Translation from any aligned pair of plain-text files (one sentence per line, or ``.gz``).
 
 Each split is a source file and a target file whose line i are translations of each other.
-Splits are given either as flat options ``<split>_src`` / ``<split>_tgt`` (e.g.
-``test_src=flores200/eng_Latn.devtest test_tgt=flores200/deu_Latn.devtest``) or as one
-``path`` mapping ``{split: {src: file, tgt: file}}``. Relative paths are resolved against the
-data directory, then the working directory. The splits named ``train``, ``valid`` and ``test``
-are the ones training and evaluation use; a pair of FLORES-200 ``devtest`` files or a WMT
-``newstest`` pair is therefore given as the ``test`` split.
+Splits are given as flat options ``<split>_src`` / ``<split>_tgt`` (e.g.
+``test_src=flores200/eng_Latn.devtest test_tgt=flores200/deu_Latn.devtest``); these are the
+keys of ``conf/task/parallel.yaml``, set on the command line as ``task.test_src=...
+task.test_tgt=...`` (a null value means no such file). In Python, one ``path`` mapping
+``{split: {src: file, tgt: file}}`` may give them instead; its entries replace the flat ones of
+the same split. Relative paths are resolved against the data directory, then the working
+directory. The splits named ``train``, ``valid`` and ``test`` are the ones training and
+evaluation use; a pair of FLORES-200 ``devtest`` files or a WMT ``newstest`` pair is therefore
+given as the ``test`` split.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def _split_files(options: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         for side in ("src", "tgt"):
             if side not in pair:
                 raise LabError(
-                    f"task 'parallel' split '{split}' has no {side} file; set {split}_{side}"
+                    f"task 'parallel' split '{split}' has no {side} file; set task.{split}_{side}"
                 )
     return files
 
@@ -62,7 +65,6 @@ class Parallel(Task):
     ``test`` are the ones training and evaluation use), or ``path={split: {src, tgt}}``.
     """
 
-    kind = "translation"
     default_metrics = ("bleu", "chrf", "ter")
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:

@@ -87,7 +87,6 @@ class SQuAD(Task):
     train (minus every question on a paragraph of the evaluation file).
     """
 
-    kind = "qa"
     default_metrics = ("squad",)
     train_split = "train"
     valid_split = "eval"

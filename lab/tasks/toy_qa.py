@@ -15,11 +15,10 @@ as separate tokens. Deterministic given ``seed``; no source occurs in two splits
 from __future__ import annotations
 
 import random
-from functools import cached_property
 from typing import Any
 
 from lab.registry import TASKS
-from lab.tasks.base import Example, Task, int_option, resolve_options, unknown_split
+from lab.tasks.toy_splits import GeneratedTask
 
 PEOPLE = ["mary", "john", "sandra", "daniel", "fred", "bill", "julie", "emily", "jeff", "lucy"]
 PLACES = [
@@ -126,7 +125,7 @@ def generate(rng: random.Random, n: int, exclude: set[str] | None = None) -> lis
 
 
 @TASKS.register("toy_qa")
-class ToyQA(Task):
+class ToyQA(GeneratedTask):
     """Generated bAbI-style stories with where/what-carrying questions (built in, no download).
 
     Options: ``n_train`` (5000), ``n_valid`` (500), ``n_test`` (500). Splits: train, valid,
@@ -134,32 +133,11 @@ class ToyQA(Task):
     comma-separated list, or ``nothing``).
     """
 
-    kind = "qa"
+    name = "toy_qa"
     default_metrics = ("squad", "babi")
     DEFAULTS: dict[str, Any] = {"n_train": 5000, "n_valid": 500, "n_test": 500}
 
-    def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
-        opts = resolve_options("toy_qa", options, self.DEFAULTS)
-        opts = {k: int_option("toy_qa", k, v) for k, v in opts.items()}
-        super().__init__(data_dir, cache_dir, seed, **opts)
-
-    def splits(self) -> list[str]:
-        return ["train", "valid", "test"]
-
-    @cached_property
-    def _data(self) -> dict[str, list[tuple[str, str]]]:
-        o = self.options
-        test = generate(random.Random(f"toy_qa:{self.seed}:test"), o["n_test"])
-        seen = {s for s, _ in test}
-        valid = generate(random.Random(f"toy_qa:{self.seed}:valid"), o["n_valid"], seen)
-        seen |= {s for s, _ in valid}
-        train = generate(random.Random(f"toy_qa:{self.seed}:train"), o["n_train"], seen)
-        return {"train": train, "valid": valid, "test": test}
-
-    def examples(self, split: str) -> list[Example]:
-        if split not in self.splits():
-            raise unknown_split("toy_qa", split, self.splits())
-        return [
-            Example(f"{split}-{i}", src, answer, (answer,))
-            for i, (src, answer) in enumerate(self._data[split])
-        ]
+    def generate(
+        self, rng: random.Random, n: int, exclude: set[str] | None = None
+    ) -> list[tuple[str, str]]:
+        return generate(rng, n, exclude)

@@ -1,4 +1,4 @@
-"""Read W&B offline run files (``run-<id>.wandb``) back into plain Python data.
+"""The record framing of W&B run files (``run-<id>.wandb``): header, blocks, chunks.
 
 Offline runs store everything that was logged in one append-only binary file. Recent wandb
 releases no longer ship a Python reader for it, and reading it back locally is what lets us
@@ -19,12 +19,10 @@ File layout (verified against files written by wandb 0.31):
 
 from __future__ import annotations
 
-import json
-import re
 import struct
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +37,8 @@ CHUNK_HEADER_SIZE = 7
 
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
-_RUN_DIR_TIME = re.compile(r"\d{8}_\d{6}")
 _HEADER = struct.Struct("<4sHB")
 _CHUNK = struct.Struct("<IHB")
-
-# Config and summary keys that wandb adds for its own bookkeeping.
-_INTERNAL_KEYS = ("_wandb",)
 
 
 class RunFileError(LabError):
@@ -64,14 +58,6 @@ def iter_records(path: str | Path, *, verify_crc: bool = True) -> Iterator[Any]:
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
         yield record
-
-
-def read_header(path: str | Path) -> tuple[int, int]:
-    """Return ``(identifier, version)`` of the run file, raising if it is not one."""
-    path = Path(path)
-    with path.open("rb") as fh:
-        head = fh.read(HEADER_SIZE)
-    return _check_header(path, head)
 
 
 def _check_header(path: Path, head: bytes) -> tuple[int, int]:
@@ -194,163 +180,3 @@ def wait_until_finished(path: str | Path, timeout: float = 30.0, poll: float = 0
             return False
         last_size = size
         time.sleep(poll)
-
-
-def find_run_file(path_or_run_dir: str | Path) -> Path:
-    """Locate the ``run-<id>.wandb`` file for a file, an ``offline-run-*`` dir or a run dir.
-
-    Accepts the file itself, a W&B run folder (``offline-run-*`` / ``run-*``), a ``wandb``
-    folder, or a directory that contains one (the ``dir=`` given to ``wandb.init``). When
-    several runs are present the most recent one (by folder name, which starts with its start
-    time) is used.
-    """
-    path = Path(path_or_run_dir)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise RunFileError(f"{path} does not exist; pass a run directory or a run-<id>.wandb file")
-    own = sorted(path.glob("run-*.wandb"))
-    if own:
-        return own[-1]
-    for wandb_dir in (path, path / "wandb"):
-        runs = [
-            p
-            for p in wandb_dir.glob("*run-*")
-            if p.is_dir() and not p.is_symlink() and any(p.glob("run-*.wandb"))
-        ]
-        if runs:
-            latest = max(runs, key=_run_dir_sort_key)
-            return sorted(latest.glob("run-*.wandb"))[-1]
-    raise RunFileError(
-        f"no W&B run under {path}; expected wandb/offline-run-*/run-<id>.wandb "
-        "(was the run logged with logger=wandb and mode offline or online?)"
-    )
-
-
-def _run_dir_sort_key(run_dir: Path) -> tuple[str, float]:
-    """Order run folders by the start time in their name, then by run file age."""
-    match = _RUN_DIR_TIME.search(run_dir.name)
-    newest = max(p.stat().st_mtime for p in run_dir.glob("run-*.wandb"))
-    return (match.group(0) if match else "", newest)
-
-
-def read_run(path_or_run_dir: str | Path) -> dict[str, Any]:
-    """Read a logged run back as plain data.
-
-    Returns a dict with:
-
-    * ``run``: ``id``, ``project``, ``entity``, ``group``, ``job_type``, ``name``, ``tags``,
-      ``notes``, ``start_time`` (Unix seconds or None);
-    * ``config``: the run config, values JSON-decoded (W&B's internal ``_wandb`` key removed);
-    * ``history``: one dict per ``log`` call, nested keys rebuilt as nested dicts; includes
-      W&B's ``_step``, ``_runtime`` and ``_timestamp``;
-    * ``summary``: the final run summary after all updates (``_wandb`` removed);
-    * ``exit_code``: the code given when the run finished, or None if it never finished;
-    * ``tables``: logged tables by key, each ``{"columns": [...], "data": [[...], ...]}``,
-      the last one logged under that key, read from the run's ``files/`` folder when present;
-    * ``file``: the path of the run file; ``producer``: the wandb version that wrote it.
-    """
-    run_file = find_run_file(path_or_run_dir)
-    run: dict[str, Any] = {
-        "id": None,
-        "project": None,
-        "entity": None,
-        "group": None,
-        "job_type": None,
-        "name": None,
-        "tags": [],
-        "notes": None,
-        "start_time": None,
-    }
-    config: dict[str, Any] = {}
-    history: list[dict[str, Any]] = []
-    summary: dict[str, Any] = {}
-    exit_code: int | None = None
-    producer: str | None = None
-
-    for record in iter_records(run_file):
-        kind = record.WhichOneof("record_type")
-        if kind == "header":
-            producer = record.header.version_info.producer or None
-        elif kind == "run":
-            r = record.run
-            started = r.start_time.ToMicroseconds() / 1e6 if r.HasField("start_time") else None
-            run.update(
-                id=r.run_id or None,
-                project=r.project or None,
-                entity=r.entity or None,
-                group=r.run_group or None,
-                job_type=r.job_type or None,
-                name=r.display_name or None,
-                tags=list(r.tags),
-                notes=r.notes or None,
-                start_time=started,
-            )
-            _apply(config, r.config.update, r.config.remove)
-            _apply(summary, r.summary.update, r.summary.remove)
-        elif kind == "config":
-            _apply(config, record.config.update, record.config.remove)
-        elif kind == "history":
-            row: dict[str, Any] = {}
-            _apply(row, record.history.item, ())
-            history.append(row)
-        elif kind == "summary":
-            _apply(summary, record.summary.update, record.summary.remove)
-        elif kind == "exit":
-            exit_code = record.exit.exit_code
-
-    for internal in _INTERNAL_KEYS:
-        config.pop(internal, None)
-        summary.pop(internal, None)
-
-    return {
-        "run": run,
-        "config": config,
-        "history": history,
-        "summary": summary,
-        "exit_code": exit_code,
-        "tables": _read_tables(run_file.parent / "files", history, summary),
-        "file": str(run_file),
-        "producer": producer,
-    }
-
-
-def _apply(target: dict[str, Any], updates: Iterable[Any], removes: Iterable[Any]) -> None:
-    """Apply protobuf ``*Item`` updates/removes (``key`` or ``nested_key``) to ``target``."""
-    for item in updates:
-        keys = list(item.nested_key) or [item.key]
-        node = target
-        for key in keys[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = node[key] = {}
-            node = child
-        node[keys[-1]] = json.loads(item.value_json) if item.value_json else None
-    for item in removes:
-        keys = list(item.nested_key) or [item.key]
-        node = target
-        for key in keys[:-1]:
-            node = node.get(key)
-            if not isinstance(node, dict):
-                break
-        else:
-            node.pop(keys[-1], None)
-
-
-def _read_tables(
-    files_dir: Path, history: list[dict[str, Any]], summary: dict[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """Load the last table logged under each key from its ``*.table.json`` file."""
-    refs: dict[str, str] = {}
-    for source in (*history, summary):
-        for key, value in source.items():
-            if isinstance(value, dict) and value.get("_type") == "table-file" and "path" in value:
-                refs[key] = value["path"]
-    tables: dict[str, dict[str, Any]] = {}
-    for key, rel in refs.items():
-        table_file = files_dir / rel
-        if not table_file.is_file():
-            continue
-        payload = json.loads(table_file.read_text(encoding="utf-8"))
-        tables[key] = {"columns": payload.get("columns", []), "data": payload.get("data", [])}
-    return tables

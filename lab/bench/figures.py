@@ -1,0 +1,91 @@
+"""The figures of ``lab bench``: one table that the bench, its report and its tests all read.
+
+Each figure is a key of ``bench.json`` with what it measures, the part of the bench that
+measures it (``lab``, ``hf`` or ``memory``), its target (if it has one) and how the report
+prints it. Adding, renaming or retargeting a figure happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of ``bench.json``."""
+
+    key: str
+    section: str  # the part of the bench that measures it: "lab", "hf" or "memory"
+    what: str
+    target: tuple[str, float] | None = None  # ("<=" or ">=", bound); None: reported only
+    fmt: str = ".3f"  # how bench.md prints the value
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure(
+        "search_overhead_beam5",
+        "lab",
+        "lab beam search (k=5) / the floor: the model's forward passes alone for the same steps"
+        " and shapes (encode once, then per step one step on B*K rows and one reorder with a"
+        " fixed index, which copies the cache as beam search must)",
+        ("<=", 1.15),
+    ),
+    Figure("beam5_vs_greedy", "lab", "beam 5 / greedy, same fixed length", ("<=", 2.5)),
+    Figure(
+        "cache_speedup_50",
+        "lab",
+        "greedy, 50 tokens, recomputing the prefix every step (teacher-forced forward, which"
+        " re-runs the encoder too) / incremental step with the KV cache",
+        (">=", 3.0),
+    ),
+    Figure(
+        "lab_vs_hf_beam5_time_ratio",
+        "hf",
+        "lab beam 5 through model=hf / generate(num_beams=5) on the same Marian-architecture"
+        " model, same inputs, length limits, stop rule and penalty",
+        ("<=", 0.8),
+    ),
+    Figure(
+        "lab_vs_hf_beam5_identical",
+        "hf",
+        "share of sentences whose best beam-5 output tokens are identical, natural stopping",
+        (">=", 0.99),
+    ),
+    Figure(
+        "lab_vs_hf_greedy_identical",
+        "hf",
+        "share of sentences whose greedy output tokens are identical, natural stopping",
+        (">=", 1.0),
+    ),
+    Figure(
+        "peak_mem_beam5_mb",
+        "memory",
+        "peak resident memory (MB) added by one beam-5 search, in a fresh subprocess",
+        fmt=".1f",
+    ),
+    Figure(
+        "peak_mem_beam64_mb",
+        "memory",
+        "peak resident memory (MB) added by one beam-64 search, in a fresh subprocess",
+        fmt=".1f",
+    ),
+)
+
+KEYS: tuple[str, ...] = tuple(f.key for f in FIGURES)
+TARGETS: dict[str, tuple[str, float]] = {f.key: f.target for f in FIGURES if f.target}
+
+
+def section_keys(section: str) -> list[str]:
+    """The keys of the figures that ``section`` measures (to mark them skipped together)."""
+    return [f.key for f in FIGURES if f.section == section]
+
+
+def check_targets(res: dict[str, Any]) -> dict[str, Any]:
+    """Each targeted figure of ``res``: its target, value and pass (None when not measured)."""
+    out = {}
+    for key, (op, bound) in TARGETS.items():
+        value = res.get(key)
+        ok = None if value is None else (value <= bound if op == "<=" else value >= bound)
+        out[key] = {"target": f"{op} {bound:g}", "value": value, "pass": ok}
+    return out

@@ -1,0 +1,63 @@
+"""Checks of a composed run config that Hydra does not make: finite numbers, whole numbers
+where a count is meant, and ranges. Each failure is one ``LabError`` line naming the key and
+a valid value, raised before anything is trained or written: a NaN must never become a score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from lab.errors import LabError
+from lab.registry import check_type
+from lab.train import TrainSettings
+
+# root keys that are counts: (key, minimum); None is allowed where the default is None
+COUNTS = (("seed", 0), ("threads", 0), ("eval.batch_size", 1), ("eval.limit", 0))
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse a resolved config (plain dict) that would run but record a wrong number."""
+    for key, value in leaves(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise LabError(f"{key}={value} is not a finite number; give a finite value.")
+    for key, minimum in COUNTS:
+        check_count(key, lookup(config, key), minimum, allow_none=key == "eval.limit")
+    for f in dataclasses.fields(TrainSettings):
+        value = lookup(config, f"train.{f.name}")
+        if value is not None:
+            check_type(f"train.{f.name}", value, f.default)
+    device = str(config.get("device", "auto"))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LabError(f"device={device} but torch sees no CUDA device; use device=cpu or auto.")
+
+
+def check_count(key: str, value: Any, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LabError(f"{key} must be a whole number, got {value!r}; set {key}={minimum} or more.")
+    if value < minimum:
+        raise LabError(f"{key} must be >= {minimum}, got {value}; set {key}={minimum} or more.")
+
+
+def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from leaves(v, f"{prefix}{k}.")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from leaves(v, f"{prefix}{i}.")
+    else:
+        yield prefix[:-1], node
+
+
+def lookup(config: Mapping[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node

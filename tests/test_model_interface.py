@@ -1,0 +1,156 @@
+"""Every registered architecture keeps the decoding interface of ``lab.models.base``: step by step
+decoding agrees with teacher forcing with gold tokens, with K hypotheses reordered (duplicates
+included), and while sentences leave the batch; a sentence scores the same alone and in a
+padded batch.
+
+The architectures come from the registry, so one registered later is checked too: it needs
+tiny constructor settings in ``TINY`` below, and its absence fails ``test_every_registered_
+architecture_has_tiny_settings`` with the name to add.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import lab.models  # noqa: F401  (registers the architectures)
+from lab.models.base import DecoderModel
+from lab.registry import MODELS
+from tests.model_checks import (
+    SRC_V,
+    TGT_V,
+    check_batch_invariance,
+    check_beam_reorder,
+    check_gold_steps,
+    check_select_sentences,
+    make_batch,
+    make_targets,
+    tiny_hf,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@dataclass(frozen=True)
+class TinyHF:
+    """A tiny random Hugging Face model saved to a temporary directory (no network): its path
+    stands for ``name_or_path``. Marian (seq2seq): pad = decoder start = 49, eos = 0, unlike the
+    lab's ids; GPT-2 (causal LM): no pad token, so pad = bos = 50, a virtual id."""
+
+    kind: str
+
+
+# architecture -> variant -> tiny constructor kwargs (dropout > 0: eval() must switch it off)
+TINY: dict[str, dict[str, dict[str, Any]]] = {
+    "transformer": {
+        "prenorm-sinusoidal-tied": dict(
+            d_model=16, n_heads=2, enc_layers=2, dec_layers=2, d_ff=32, dropout=0.3
+        ),
+        "postnorm-learned-untied": dict(
+            d_model=16,
+            n_heads=2,
+            enc_layers=1,
+            dec_layers=2,
+            d_ff=32,
+            pre_norm=False,
+            positions="learned",
+            tie_embeddings=False,
+        ),
+    },
+    "decoder_only": {
+        "prenorm-sinusoidal-tied": dict(d_model=32, n_heads=4, n_layers=2, d_ff=64),
+        "postnorm-learned-untied": dict(
+            d_model=32,
+            n_heads=4,
+            n_layers=2,
+            d_ff=64,
+            pre_norm=False,
+            positions="learned",
+            tie_embeddings=False,
+        ),
+    },
+    **{
+        cell: {
+            attention: dict(emb_dim=12, hidden=16, num_layers=2, dropout=0.3, attention=attention)
+            for attention in ("additive", "dot", "general", "none")
+        }
+        for cell in ("lstm", "gru")
+    },
+    "hf": {
+        "marian-seq2seq": dict(name_or_path=TinyHF("marian")),
+        "gpt2-causal": dict(name_or_path=TinyHF("gpt2")),
+    },
+}
+CASES = [
+    pytest.param((arch, variant), id=f"{arch}-{variant}")
+    for arch in MODELS.names()
+    for variant in TINY.get(arch, {})
+]
+
+
+def test_every_registered_architecture_has_tiny_settings():
+    missing = [name for name in MODELS.names() if not TINY.get(name)]
+    assert not missing, (
+        f"registered architectures {missing} have no tiny settings: add them to TINY in "
+        f"{Path(__file__).name} so that the interface checks cover them"
+    )
+    assert set(TINY) <= set(MODELS.names()), "TINY names an architecture nobody registers"
+
+
+@pytest.fixture(scope="module", params=CASES)
+def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny model in eval mode. The lab's own get every weight uniform in [-0.5, 0.5]: large
+    enough that a misrouted state shows in the log-probs (the Hugging Face ones: init_std)."""
+    arch, variant = request.param
+    kwargs = dict(TINY[arch][variant])
+    for key, value in kwargs.items():
+        if isinstance(value, TinyHF):
+            path = tmp_path_factory.mktemp(f"hf-{value.kind}")
+            tiny_hf(value.kind).save_pretrained(path)
+            kwargs[key] = str(path)
+    torch.manual_seed(0)
+    built: DecoderModel = MODELS.build(arch, SRC_V, TGT_V, **kwargs)
+    if not getattr(built, "pretrained", False):  # a pretrained model keeps its weights
+        with torch.no_grad():
+            for p in built.parameters():
+                nn.init.uniform_(p, -0.5, 0.5)
+    return built.eval()
+
+
+def test_gold_steps_match_teacher_forcing(model):
+    check_gold_steps(model)
+
+
+def test_beams_reordered_with_duplicates_match_teacher_forcing(model):
+    check_beam_reorder(model)
+
+
+def test_score_is_batch_invariant(model):
+    check_batch_invariance(model)
+
+
+def test_sentences_leave_the_batch_mid_decoding(model):
+    check_select_sentences(model)
+
+
+def test_a_training_step_gives_every_parameter_a_finite_nonzero_gradient(model):
+    """Teacher forcing in train mode (dropout on) reaches every weight: none is left out of the
+    graph, none gets NaN or a gradient that is exactly zero."""
+    if getattr(model, "pretrained", False):
+        pytest.skip("a pretrained model is decoded as is; the lab never trains it")
+    trainee = copy.deepcopy(model).train()
+    torch.manual_seed(5)
+    src, lens = make_batch([4, 2], pad=trainee.pad_id)
+    tgt = make_targets([3, 5], pad=trainee.pad_id, eos=trainee.eos_id)
+    loss = -trainee.score(src, lens, tgt).sum()
+    loss.backward()
+    params = dict(trainee.named_parameters())
+    assert [n for n, p in params.items() if p.grad is None] == []  # all in the graph
+    assert [n for n, p in params.items() if not p.grad.isfinite().all()] == []
+    assert [n for n, p in params.items() if not p.grad.ne(0).any()] == []
