@@ -14,6 +14,7 @@ from lab.data import Pair, pad, sentence_batches
 from lab.metrics import compute_metrics
 from lab.models.base import DecoderModel
 from lab.search.base import Cost, Hypothesis
+from lab.search.rng import example_key
 from lab.tasks.base import Example
 
 
@@ -28,21 +29,42 @@ def _text(tokenizer, hyp: Hypothesis, eos: int) -> str:
     return tokenizer.decode(list(toks))
 
 
-def _proof(hyp: Hypothesis) -> dict[str, bool]:
-    """``proved_optimal`` for searches that prove their answer (exact, best_first), else {}."""
-    return {} if hyp.proved_optimal is None else {"proved_optimal": hyp.proved_optimal}
+def _proof(hyp: Hypothesis) -> dict[str, Any]:
+    """``proved_optimal`` for searches that prove their answer (exact, best_first), and what
+    the search added in ``info`` (e.g. a sample's sampling log-prob)."""
+    row: dict[str, Any] = dict(hyp.info or {})
+    if hyp.proved_optimal is not None:
+        row["proved_optimal"] = hyp.proved_optimal
+    return row
 
 
 def decode_pairs(
-    model: DecoderModel, search, pairs: Sequence[Pair], batch_size: int, device: torch.device
+    model: DecoderModel,
+    search,
+    pairs: Sequence[Pair],
+    batch_size: int,
+    device: torch.device,
+    keys: Sequence[int] | None = None,
+    detokenize: Callable[[Sequence[int]], str] | None = None,
 ) -> tuple[dict[int, list[Hypothesis]], Cost, float]:
-    """n-best lists by pair index, the summed cost counters and the wall time of decoding."""
+    """n-best lists by pair index, the summed cost counters and the wall time of decoding.
+
+    A search that names extra ``inputs`` gets them per batch: ``keys`` (one int per sentence,
+    by pair index: what seeds its random stream, see ``lab.search.rng``) and ``detokenize``
+    (output token ids, no EOS, to text: what MBR's utilities compare).
+    """
     out: dict[int, list[Hypothesis]] = {}
     cost = Cost()
+    wants = set(getattr(search, "inputs", ()))
     started = time.perf_counter()
     for batch in sentence_batches(pairs, batch_size):
         src, lengths = pad([p.src for p in batch])
-        res = search(model, src.to(device), lengths.to(device))
+        extra: dict[str, Any] = {}
+        if "keys" in wants:
+            extra["keys"] = [p.index if keys is None else keys[p.index] for p in batch]
+        if "detokenize" in wants:
+            extra["detokenize"] = detokenize
+        res = search(model, src.to(device), lengths.to(device), **extra)
         cost.add(res.cost)
         for p, nbest in zip(batch, res.nbest, strict=True):
             out[p.index] = nbest
@@ -61,7 +83,10 @@ def evaluate(
     save_nbest: bool,
 ) -> Evaluation:
     model.eval()
-    nbests, cost, seconds = decode_pairs(model, search, pairs, batch_size, device)
+    keys = [example_key(ex.id) for ex in examples]
+    nbests, cost, seconds = decode_pairs(
+        model, search, pairs, batch_size, device, keys, tokenizer.decode
+    )
     ref_scores = reference_scores(model, examples, pairs, tokenizer, batch_size, device)
     preds, hyps, refs = [], [], []
     out_tokens = 0

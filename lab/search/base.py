@@ -21,7 +21,9 @@ class Hypothesis:
     ``len(tokens)``; ``score`` is what the search ranked by (after the length penalty).
     ``proved_optimal`` is set by searches that can prove their answer (exact, best-first):
     True when no other output of the model ranks higher, False when a budget ran out first;
-    None for searches that make no such claim.
+    None for searches that make no such claim. ``info`` holds what a search adds per
+    hypothesis (a sample's sampling log-prob, a stochastic beam's perturbed score, MBR's
+    expected utility): numbers keyed by name, written beside it in ``predictions.jsonl``.
     """
 
     tokens: tuple[int, ...]
@@ -30,6 +32,7 @@ class Hypothesis:
     length: int
     finished: bool
     proved_optimal: bool | None = None
+    info: dict[str, float] | None = None
 
 
 @dataclass

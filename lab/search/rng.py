@@ -1,0 +1,54 @@
+"""Per-sentence random streams, so a stochastic search's draws for a sentence depend only on
+the run's seed and that sentence's key, never on the batch it was decoded in.
+
+Searches that sample declare ``inputs = ("keys",)``; the evaluator then passes ``keys``, one
+int per sentence, derived from each example's id (``example_key``). Each sentence gets its own
+``torch.Generator``; a search draws each sentence's noise from its generator only, in the
+same amounts whatever the batch, so sentence ``i`` alone and sentence ``i`` in any batch see
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def example_key(example_id: object) -> int:
+    """A stable 63-bit key for an example id (the same across processes and Python runs)."""
+    digest = hashlib.blake2b(str(example_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def generators(
+    seed: int, keys: Sequence[int] | None, n: int, device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """One generator per sentence, seeded from ``(seed, key)``; without keys, the sentence's
+    position in the batch is its key (then draws do depend on the batching)."""
+    keys = list(range(n)) if keys is None else list(keys)
+    if len(keys) != n:
+        raise ValueError(f"{len(keys)} keys for {n} sentences")
+    gens = []
+    for key in keys:
+        digest = hashlib.blake2b(f"{int(seed)}:{int(key)}".encode(), digest_size=8).digest()
+        gens.append(torch.Generator(device=device).manual_seed(int.from_bytes(digest, "big") >> 1))
+    return gens
+
+
+def uniform(gens: Sequence[torch.Generator], rows: int, width: int, device: torch.device) -> Tensor:
+    """``(len(gens) * rows, width)`` uniforms in (0, 1): ``rows`` rows from each sentence's
+    generator, sentence by sentence."""
+    parts = [
+        torch.rand(rows, width, generator=g, device=g.device, dtype=torch.float64) for g in gens
+    ]
+    u = torch.cat(parts, 0).to(device) if parts else torch.empty(0, width, dtype=torch.float64)
+    tiny = torch.finfo(torch.float64).tiny
+    return u.clamp(tiny, 1.0 - 2**-53)  # (len(gens) * rows, width)
+
+
+def gumbel(gens: Sequence[torch.Generator], rows: int, width: int, device: torch.device) -> Tensor:
+    """Standard Gumbel noise ``-log(-log U)``, ``(len(gens) * rows, width)``, float64."""
+    return -torch.log(-torch.log(uniform(gens, rows, width, device)))
