@@ -4,11 +4,13 @@ from lab.search import (  # noqa: F401  (registration)
     beam,
     beam_lp,
     best_first,
+    diverse_beam,
     exact,
     greedy,
     penalties,
     processors,
     regularizers,
+    stochastic_beam,
     stop,
 )
 from lab.search.base import Cost, Hypothesis, SearchOutput
