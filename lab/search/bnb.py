@@ -63,9 +63,9 @@ class BranchAndBound:
         max_len_a: float = 1.5,
         max_len_b: int = 10,
         min_len: int = 0,
-        budget: int = 10000,
+        budget: int = 40000,
         time_limit: float | None = None,
-        frontier: int = 64,
+        frontier: int = 256,
         seed_beam: int = 4,
         penalty: str = "none",
         alpha: float = 0.0,
@@ -146,7 +146,7 @@ class BranchAndBound:
                 count_step(cost, len(order))
                 self._push(order, log_probs, sid, boxes, pools, limits, model, store)
         return SearchOutput(
-            [self._result(pools[i], boxes[i], seed.nbest[i]) for i in range(n)], cost
+            [self._result(pools[i], boxes[i], seed.nbest[i], spent[i]) for i in range(n)], cost
         )
 
     def _push(self, order, log_probs, sid, boxes, pools, limits, model, store) -> None:  # noqa: ANN001
@@ -172,12 +172,19 @@ class BranchAndBound:
             popped.extend(nodes)
         return popped
 
-    def _result(self, pool: Pool, box: Container, seed: list[Hypothesis]) -> list[Hypothesis]:
-        proved = not box.open(pool.threshold)
+    def _result(
+        self, pool: Pool, box: Container, seed: list[Hypothesis], spent: int
+    ) -> list[Hypothesis]:
+        """The sentence's n-best; ``info["expansions"]``: the nodes it expanded (its share of
+        the work, the empty prefix included), what a proof cost or the budget it used up."""
+        proved, info = not box.open(pool.threshold), {"expansions": float(spent)}
         if pool.items:
-            return pool.hypotheses(proved)
+            return pool.hypotheses(proved, info)
         # no finished output found (e.g. min_len above the limit): the seed's, with no claim
-        return [Hypothesis(h.tokens, h.logprob, h.score, h.length, h.finished, False) for h in seed]
+        return [
+            Hypothesis(h.tokens, h.logprob, h.score, h.length, h.finished, False, info)
+            for h in seed
+        ]
 
 
 def count_step(cost: Cost, rows: int) -> None:

@@ -123,10 +123,9 @@ class Pool:
         self.items.sort(key=lambda item: -item[0])
         del self.items[self.n :]
 
-    def hypotheses(self, proved: bool) -> list[Hypothesis]:
+    def hypotheses(self, proved: bool, info: dict[str, float] | None = None) -> list[Hypothesis]:
         return [
-            Hypothesis(toks, lp, s, len(toks), True, proved_optimal=proved)
-            for s, lp, toks in self.items
+            Hypothesis(toks, lp, s, len(toks), True, proved, info) for s, lp, toks in self.items
         ]
 
 
