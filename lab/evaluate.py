@@ -1,4 +1,5 @@
-"""Decode a split with a search algorithm, detokenize, and measure quality, length and speed."""
+"""Decode a split with a search algorithm, detokenize, and measure quality, length and speed
+(and, when the search returns lists of several outputs, their diversity diagnostics)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from lab.data import Pair, pad, sentence_batches
 from lab.metrics import compute_metrics
+from lab.metrics.diversity import list_diagnostics
 from lab.models.base import DecoderModel
 from lab.search.base import Cost, Hypothesis
 from lab.search.rng import example_key
@@ -88,12 +90,13 @@ def evaluate(
         model, search, pairs, batch_size, device, keys, tokenizer.decode
     )
     ref_scores = reference_scores(model, examples, pairs, tokenizer, batch_size, device)
-    preds, hyps, refs = [], [], []
+    preds, hyps, refs, lists = [], [], [], []
     out_tokens = 0
     for p in pairs:
         ex, nbest = examples[p.index], nbests[p.index]
         best = nbest[0]
-        hyp = _text(tokenizer, best, model.eos_id)
+        lists.append([_text(tokenizer, h, model.eos_id) for h in nbest])
+        hyp = lists[-1][0]
         out_tokens += best.length
         row: dict[str, Any] = {
             "id": ex.id,
@@ -128,6 +131,7 @@ def evaluate(
     scored = [r["ref_logprob"] for r in preds if r.get("ref_logprob") is not None]
     if scored:
         metrics["mean_ref_logprob"] = sum(scored) / len(scored)
+    metrics.update(list_diagnostics(lists, refs))  # only when some n-best has 2+ entries
     return Evaluation(preds, metrics)
 
 

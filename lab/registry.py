@@ -147,7 +147,9 @@ STOP_RULES: Registry[Any] = Registry("stop_rule", "when beam search may stop for
 PROCESSORS: Registry[Any] = Registry("processor", "logits processors applied at every step")
 TASKS: Registry[Any] = Registry("task", "tasks: data splits, references and default metrics")
 METRICS: Registry[Any] = Registry("metric", "corpus metrics over hypotheses and references")
+UTILITIES: Registry[Any] = Registry("utility", "MBR utilities u(hypothesis, pseudo-reference)")
 
 ALL: dict[str, Registry[Any]] = {
-    r.kind: r for r in (MODELS, SEARCHES, PENALTIES, STOP_RULES, PROCESSORS, TASKS, METRICS)
+    r.kind: r
+    for r in (MODELS, SEARCHES, PENALTIES, STOP_RULES, PROCESSORS, TASKS, METRICS, UTILITIES)
 }

@@ -7,11 +7,14 @@ from lab.search import (  # noqa: F401  (registration)
     diverse_beam,
     exact,
     greedy,
+    mbr,
     penalties,
     processors,
     regularizers,
+    sample,
     stochastic_beam,
     stop,
+    warpers,
 )
 from lab.search.base import Cost, Hypothesis, SearchOutput
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import Tensor
@@ -37,12 +37,21 @@ class Hypothesis:
 
 @dataclass
 class Cost:
-    """What a search call spent: decoder steps, model calls, hypotheses expanded."""
+    """What a search call spent: decoder steps, model calls, hypotheses expanded.
+
+    Searches that choose among generated outputs (MBR) also count what the choice cost:
+    ``utility_calls`` (pairs scored by a utility), and split their wall time into
+    ``generation_seconds`` (running the inner searches) and ``selection_seconds`` (scoring and
+    ranking); every other search leaves these at 0.
+    """
 
     steps: int = 0  # decoding iterations (one step() call each)
     model_calls: int = 0  # encode + step calls
     expanded: int = 0  # hypothesis rows scored by step() over all iterations
     sentences: int = 0
+    utility_calls: int = 0  # (hypothesis, reference) pairs scored by an MBR utility
+    generation_seconds: float = 0.0  # wall time generating candidates / pseudo-references
+    selection_seconds: float = 0.0  # wall time scoring and ranking them
 
     def count_step(self, rows: int) -> None:
         """One decoding iteration: one ``step`` call over ``rows`` hypothesis rows."""
@@ -53,16 +62,17 @@ class Cost:
         )
 
     def add(self, other: Cost) -> None:
-        for k in ("steps", "model_calls", "expanded", "sentences"):
-            setattr(self, k, getattr(self, k) + getattr(other, k))
+        """Add ``other``'s counters and seconds to these (every field is a sum)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "steps": self.steps,
-            "model_calls": self.model_calls,
-            "expanded": self.expanded,
-            "sentences": self.sentences,
-        }
+    def as_dict(self) -> dict[str, int | float]:
+        """The fields by name (the evaluator reports them as ``cost_<name>``); the selection
+        fields only where a search spent something on selection, so that other runs do not
+        report a generation time of 0."""
+        selection = self.utility_calls or self.generation_seconds or self.selection_seconds
+        core = ("steps", "model_calls", "expanded", "sentences")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in core or selection}
 
 
 @dataclass

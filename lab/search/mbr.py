@@ -1,0 +1,179 @@
+"""Minimum Bayes risk (MBR) decoding: generate candidates with one search, estimate each one's
+expected utility against pseudo-references drawn by another (or the same) search, and return
+the candidates ranked by it.
+
+For a sentence, the candidates are its n-best list from the ``candidates`` search, duplicates
+(same tokens) dropped, first occurrence kept; the pseudo-references are the n-best list from
+the ``pseudo_refs`` search, or the candidate search's own list when ``pseudo_refs`` is null,
+duplicates kept: they are a Monte-Carlo sample of the model's distribution (when they are
+samples), each weighing 1/R, so a frequent output counts as often as it was drawn. The
+expected utility of candidate c is ``mean_r u(detok(c), detok(r))`` (``lab.metrics.utility``),
+and the output n-best holds the ``nbest`` candidates of highest expected utility (ties: the
+earlier candidate first), each with its model ``logprob``, ``score`` = its expected utility
+and ``info["expected_utility"]``.
+
+Random streams: an inner search that declares ``"keys"`` in its ``inputs`` gets per-sentence
+keys. The candidate search gets the sentence keys the evaluator passes; the pseudo-reference
+search gets keys derived from them (``pseudo_ref_keys``), so that two sampling searches with
+the same seed still draw different, independent outputs for the same sentence.
+
+Cost: the inner searches' counters (steps, model calls, expansions), the utility's pair
+evaluations (``utility_calls``), and wall time split into ``generation_seconds`` (the inner
+searches) and ``selection_seconds`` (detokenizing, scoring, ranking).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from torch import Tensor
+
+from lab.errors import LabError
+from lab.metrics.utility import Utility
+from lab.models.base import DecoderModel
+from lab.registry import SEARCHES, UTILITIES
+from lab.search.base import Cost, Hypothesis, SearchOutput, check_positive
+from lab.search.rng import example_key
+
+Detokenize = Callable[[Sequence[int]], str]
+
+
+def pseudo_ref_keys(keys: Sequence[int]) -> list[int]:
+    """The keys of the pseudo-reference search: a stable hash of each sentence key, tagged, so
+    its random stream differs from the candidate search's for the same sentence and seed."""
+    return [example_key(f"mbr.pseudo_refs:{int(k)}") for k in keys]
+
+
+def build_inner(key: str, cfg: Any) -> Any:
+    """The search that ``search.<key>`` describes (a config with a ``name``), built now, so that
+    a bad inner key fails before anything is trained or decoded."""
+    if not isinstance(cfg, Mapping) or not isinstance(cfg.get("name"), str):
+        raise LabError(
+            f"search.{key} must be a search config with a name, e.g. "
+            f"{{name: beam, beam_size: 5, nbest: 5}}; got {cfg!r}."
+        )
+    opts = dict(cfg)
+    name = opts.pop("name")
+    try:
+        return SEARCHES.build(name, **opts)
+    except LabError as e:
+        raise LabError(f"search.{key}: {e}") from None
+
+
+def build_utility(name: Any) -> Utility:
+    """The registered utility ``name``; an unknown one fails with one line listing the valid."""
+    if not isinstance(name, str):
+        raise LabError(f"search.utility must be a name, one of {', '.join(UTILITIES.names())}.")
+    try:
+        return UTILITIES.build(name)
+    except LabError as e:
+        raise LabError(f"search.utility: {e}") from None
+
+
+@SEARCHES.register("mbr")
+class MBR:
+    """Minimum Bayes risk: rank an inner search's candidates by expected utility (chrF...)."""
+
+    inputs = ("keys", "detokenize")
+
+    def __init__(
+        self,
+        candidates: Mapping[str, Any] | None = None,
+        pseudo_refs: Mapping[str, Any] | None = None,
+        utility: str = "fast_chrf",
+        nbest: int = 1,
+    ) -> None:
+        self.candidates = build_inner("candidates", candidates)
+        self.pseudo_refs = None if pseudo_refs is None else build_inner("pseudo_refs", pseudo_refs)
+        self.utility = build_utility(utility)
+        self.nbest = check_positive("nbest", nbest)
+
+    def __call__(
+        self,
+        model: DecoderModel,
+        src: Tensor,
+        src_lengths: Tensor,
+        keys: Sequence[int] | None = None,
+        detokenize: Detokenize | None = None,
+    ) -> SearchOutput:
+        if detokenize is None:
+            raise ValueError("MBR compares texts: pass detokenize (token ids -> str)")
+        n = src.size(0)
+        started = time.perf_counter()
+        cands = _call(self.candidates, model, src, src_lengths, keys, detokenize)
+        refs = cands
+        if self.pseudo_refs is not None:
+            ref_keys = pseudo_ref_keys(range(n) if keys is None else keys)
+            refs = _call(self.pseudo_refs, model, src, src_lengths, ref_keys, detokenize)
+        generated = time.perf_counter()
+        calls = self.utility.calls
+        text = _Texts(detokenize, model.eos_id)
+        nbest = [
+            self.rank(cand, ref, text) for cand, ref in zip(cands.nbest, refs.nbest, strict=True)
+        ]
+        cost = Cost()
+        cost.add(cands.cost)
+        if refs is not cands:
+            cost.add(refs.cost)
+        cost.sentences = n
+        cost.utility_calls += self.utility.calls - calls
+        cost.generation_seconds = generated - started
+        cost.selection_seconds = time.perf_counter() - generated
+        return SearchOutput(nbest, cost)
+
+    def rank(
+        self, candidates: Sequence[Hypothesis], refs: Sequence[Hypothesis], text: _Texts
+    ) -> list[Hypothesis]:
+        """One sentence's ``nbest`` best distinct candidates by expected utility."""
+        first: dict[tuple[int, ...], Hypothesis] = {}
+        for h in candidates:
+            first.setdefault(h.tokens, h)  # duplicates dropped, first occurrence kept
+        unique = list(first.values())
+        utility = self.utility.matrix([text(h) for h in unique], [text(r) for r in refs])
+        expected = utility.mean(dim=1).tolist()  # (C,) uniform weights over the R refs
+        order = sorted(range(len(unique)), key=lambda c: -expected[c])  # stable: ties keep order
+        return [
+            dataclasses.replace(
+                unique[c],
+                score=expected[c],
+                proved_optimal=None,
+                info={"expected_utility": expected[c]},
+            )
+            for c in order[: self.nbest]
+        ]
+
+
+class _Texts:
+    """Detokenized text of a hypothesis (EOS dropped), computed once per token sequence."""
+
+    def __init__(self, detokenize: Detokenize, eos: int) -> None:
+        self.detokenize, self.eos = detokenize, eos
+        self.cache: dict[tuple[int, ...], str] = {}
+
+    def __call__(self, hyp: Hypothesis) -> str:
+        toks = hyp.tokens
+        if toks not in self.cache:
+            ids = toks[:-1] if hyp.finished and toks and toks[-1] == self.eos else toks
+            self.cache[toks] = self.detokenize(list(ids))
+        return self.cache[toks]
+
+
+def _call(
+    search: Any,
+    model: DecoderModel,
+    src: Tensor,
+    src_lengths: Tensor,
+    keys: Sequence[int] | None,
+    detokenize: Detokenize,
+) -> SearchOutput:
+    """Run an inner search with the extra inputs it declares."""
+    wants = set(getattr(search, "inputs", ()))
+    extra: dict[str, Any] = {}
+    if "keys" in wants:
+        extra["keys"] = None if keys is None else list(keys)
+    if "detokenize" in wants:
+        extra["detokenize"] = detokenize
+    return search(model, src, src_lengths, **extra)
