@@ -88,8 +88,9 @@ def test_dup_rate_counts_entries_equal_to_an_earlier_entry_of_their_list():
     assert dup_rate([["a b", "a  b"]]) == 0.0  # different texts
 
 
-def test_diagnostics_need_a_list_with_more_than_one_entry():
-    assert list_diagnostics([["a b"], ["c"]], [["a b"], ["c"]]) == {}
+def test_list_diagnostics_need_a_list_with_more_than_one_entry_repetition_does_not():
+    one_each = [["a b c d a b c d"], ["c"]]
+    assert list_diagnostics(one_each, [["x"], ["c"]]) == {"repetition_rate": 0.5}
     got = list_diagnostics([["a b", "a b", "c"], ["d"]], [["a b"], ["d"]])
     assert set(got) == KEYS
     assert got["nbest_size"] == 2.0 and got["dup_rate"] == pytest.approx(1 / 4)
@@ -144,6 +145,6 @@ def test_a_beam_run_with_nbest_lists_reports_their_diagnostics(corpus):
         assert result.metrics[key] == pytest.approx(value), key
 
 
-def test_a_greedy_run_reports_no_list_diagnostics(corpus):
+def test_a_greedy_run_reports_no_list_diagnostics_only_its_repetition_rate(corpus):
     result = run(corpus, SEARCHES.build("greedy", max_len_a=0, max_len_b=6))
-    assert not KEYS & set(result.metrics)
+    assert KEYS & set(result.metrics) == {"repetition_rate"}

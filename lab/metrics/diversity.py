@@ -94,19 +94,20 @@ def dup_rate(lists: Lists) -> float:
 
 
 def list_diagnostics(lists: Lists, refs: Sequence[Sequence[str]]) -> dict[str, float]:
-    """All diagnostics of ``lists`` (every sentence's outputs, best first) against ``refs``
-    (every sentence's references), or ``{}`` when no list holds more than one output.
+    """The diagnostics of ``lists`` (every sentence's outputs, best first) against ``refs``
+    (every sentence's references).
 
-    Keys: ``distinct_1`` .. ``distinct_4``, ``self_bleu``, ``repetition_rate`` (of the first
-    entries, what the run outputs), ``repetition_rate_all`` (of all entries), ``oracle_bleu``,
-    ``dup_rate`` and ``nbest_size`` (mean entries per list).
+    Always ``repetition_rate``: of the first entries, what the run outputs (degeneration is a
+    property of any output, a list or not). When some list holds more than one output, also
+    ``distinct_1`` .. ``distinct_4``, ``self_bleu``, ``repetition_rate_all`` (of all entries),
+    ``oracle_bleu``, ``dup_rate`` and ``nbest_size`` (mean entries per list).
     """
+    out = {"repetition_rate": repetition_rate([entries[0] for entries in lists if entries])}
     if not any(len(entries) > 1 for entries in lists):
-        return {}
-    out = {f"distinct_{n}": distinct_n(lists, n) for n in range(1, 5)}
+        return out
+    out.update({f"distinct_{n}": distinct_n(lists, n) for n in range(1, 5)})
     out.update(
         self_bleu=self_bleu(lists),
-        repetition_rate=repetition_rate([entries[0] for entries in lists if entries]),
         repetition_rate_all=repetition_rate([t for entries in lists for t in entries]),
         oracle_bleu=oracle_bleu(lists, refs),
         dup_rate=dup_rate(lists),
