@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from lab.data import Pair, pad, sentence_batches
 from lab.metrics import compute_metrics
@@ -59,6 +60,8 @@ def decode_pairs(
     cost = Cost()
     wants = set(getattr(search, "inputs", ()))
     started = time.perf_counter()
+    # on a terminal only (disable=None): logs and captured stderr stay free of bar redraws
+    bar = tqdm(total=len(pairs), desc="decode", unit="sent", disable=None, leave=False)
     for batch in sentence_batches(pairs, batch_size):
         src, lengths = pad([p.src for p in batch])
         extra: dict[str, Any] = {}
@@ -70,6 +73,8 @@ def decode_pairs(
         cost.add(res.cost)
         for p, nbest in zip(batch, res.nbest, strict=True):
             out[p.index] = nbest
+        bar.update(len(batch))
+    bar.close()
     return out, cost, time.perf_counter() - started
 
 
