@@ -44,41 +44,70 @@ def cmd_list(argv: list[str]) -> None:
             print(f"  {e.name:<16} {e.description}")
 
 
-def cmd_report(argv: list[str]) -> None:
-    from pathlib import Path
-
-    from lab.report import SkippedRunWarning, report
-
+def _report_parser() -> argparse.ArgumentParser:
+    """The options of ``lab report``: a report of runs, or with ``--export`` one run's texts."""
     p = argparse.ArgumentParser(prog="lab report", description="Tables and plots from runs.")
-    p.add_argument("paths", nargs="*", default=["multirun"], help="run or sweep directories")
-    p.add_argument("--out", default="reports", help="output directory (default: reports/)")
+    p.add_argument("paths", nargs="*", help="run or sweep directories (default: multirun)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: <first path>/report; with --export: RUN_DIR/export)",
+    )
     p.add_argument("--metric", default="bleu")
     p.add_argument("--rows", default="model", help="comma-separated config keys")
     p.add_argument("--cols", default="search", help="comma-separated config keys")
     p.add_argument("--x", default=None, help="numeric key for the plot's x axis")
-    p.add_argument("--hue", default=None, help="key: one line per value")
+    p.add_argument("--hue", default=None, help="comma-separated keys: one line per value")
     p.add_argument("--name", default="report", help="file name prefix")
     p.add_argument("--mean-row", action="store_true", help="end the pivot with column means")
-    a = p.parse_args(argv)
+    p.add_argument(
+        "--baseline",
+        default=None,
+        metavar="KEY=VALUE",
+        help="paired bootstrap tests of BLEU/chrF against this run of each group (search=beam)",
+    )
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="RUN_DIR",
+        help="instead of a report: write RUN_DIR's hyp.txt and ref.txt for the sacrebleu CLI",
+    )
+    return p
+
+
+def cmd_report(argv: list[str]) -> None:
+    from pathlib import Path
+
+    from lab.report import ReportNote, SkippedRunWarning, export_run, report
+
+    a = _report_parser().parse_args(argv)
+    if a.export is not None and a.paths:
+        raise LabError("--export takes one run directory; drop the other paths.")
 
     def split(s: str) -> tuple[str, ...]:
         return tuple(x for x in s.split(",") if x)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
-        paths = report(
-            [Path(x) for x in a.paths],
-            Path(a.out),
-            metric=a.metric,
-            rows=split(a.rows),
-            cols=split(a.cols),
-            x=a.x,
-            hue=a.hue,
-            name=a.name,
-            mean_row=a.mean_row,
-        )
+        warnings.simplefilter("always", ReportNote)
+        if a.export is not None:
+            paths = export_run(Path(a.export), a.out)
+        else:
+            paths = report(
+                [Path(x) for x in a.paths or ["multirun"]],
+                a.out,
+                metric=a.metric,
+                rows=split(a.rows),
+                cols=split(a.cols),
+                x=a.x,
+                hue=split(a.hue) if a.hue is not None else None,
+                name=a.name,
+                mean_row=a.mean_row,
+                baseline=a.baseline,
+            )
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        kind = "note" if issubclass(w.category, ReportNote) else "warning"
+        print(f"{kind}: {w.message}", file=sys.stderr)
     for path in paths:
         print(path)
 
@@ -112,6 +141,10 @@ def cmd_run(argv: list[str]) -> None:
     from lab.app import main as hydra_main
     from lab.overrides import check_overrides
 
+    if not (CONF_DIR / "config.yaml").is_file():
+        raise LabError(
+            f"the lab's configs are missing (no {CONF_DIR / 'config.yaml'}); reinstall decoding-lab"
+        )
     check_overrides(argv, CONF_DIR)
 
     sys.argv = ["lab", *argv]

@@ -20,6 +20,7 @@ from lab.report import (
     runs_table,
     write_report,
 )
+from lab.report.plot import log2_x, plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -63,8 +64,10 @@ def _write_run(
             "bleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0",
             "chrf": bleu + 20.0,
             "len_ratio": 0.9 + beam / 100,
+            "bleu_sys_len": 900.0 + beam,  # a count that sacrebleu gives as a float
         },
         "n_examples": 1000,
+        "seconds": 10 + beam / 3,
         "checkpoint": f"checkpoints/{model}/best.pt",
         "cost": {"steps": 30 * beam, "model_calls": 31 * beam},
     }
@@ -142,7 +145,8 @@ def test_column_naming(sweep: Path):
         "seed",
     ):
         assert column in df.columns, column
-    assert df.attrs["columns"]["metric"] == ["bleu", "bleu_signature", "chrf", "len_ratio"]
+    metrics = ["bleu", "bleu_signature", "chrf", "len_ratio", "bleu_sys_len"]
+    assert df.attrs["columns"]["metric"] == metrics
     assert pd.api.types.is_numeric_dtype(df["bleu"])
     assert df["search.processors"].iloc[0] == "[]"
 
@@ -160,10 +164,10 @@ def test_name_collisions_get_a_source_prefix(tmp_path: Path):
     assert df.loc[0, "results.n_examples"] == 1000
 
 
-def test_pivot_means_duplicates(sweep: Path):
+def test_pivot_means_repeats_over_seeds(sweep: Path):
     df = _load([sweep])
     table = pivot(df, "bleu", "model", "search")
-    assert table.loc["transformer", "beam"] == pytest.approx(36.5)
+    assert table.loc["transformer", "beam"] == pytest.approx(36.5)  # seeds 1 and 2
     assert table.loc["transformer", "greedy"] == pytest.approx(34.0)
     assert table.loc["lstm", "beam"] == pytest.approx(31.5)
     assert list(table.index) == ["lstm", "transformer"]
@@ -174,10 +178,10 @@ def test_pivot_with_lists_of_keys_and_empty_sides(sweep: Path):
     table = pivot(df, "bleu", ["model", "search"], ["search.beam_size"])
     assert table.loc[("transformer", "beam"), 5] == pytest.approx(36.5)
     assert math.isnan(table.loc[("transformer", "beam"), 1])
-    only_cols = pivot(df, "chrf", [], "model")
-    assert only_cols.loc["chrf", "lstm"] == pytest.approx(50.75)
-    only_rows = pivot(df, "bleu", "search", [])
-    assert only_rows.loc["greedy", "bleu"] == pytest.approx(32.0)
+    only_cols = pivot(df, "chrf", [], ["model", "search"])
+    assert only_cols.loc["chrf", ("lstm", "beam")] == pytest.approx(51.5)
+    only_rows = pivot(df, "bleu", ["search", "model"], [])
+    assert only_rows.loc[("greedy", "lstm"), "bleu"] == pytest.approx(30.0)
     with pytest.raises(LabError, match="both a row and a column"):
         pivot(df, "bleu", "model", "model")
 
@@ -208,9 +212,13 @@ def test_write_report_writes_all_files(sweep: Path, tmp_path: Path):
     assert "| transformer |" in pivot_md and "36.50" in pivot_md
     pivot_tex = (out / "beams_pivot.tex").read_text()
     assert "\\begin{tabular}" in pivot_tex and "\\end{tabular}" in pivot_tex
-    assert "transformer & 36.50 & 34.00 \\\\" in pivot_tex
+    assert "transformer & 36.50 $\\pm$ 0.71 (n=2) & 34.00 \\\\" in pivot_tex
     pivot_csv = pd.read_csv(out / "beams_pivot.csv")
-    assert list(pivot_csv.columns) == ["model", "beam", "greedy"]
+    assert list(pivot_csv.columns) == [
+        "model",
+        *("beam", "beam_std", "beam_n"),
+        *("greedy", "greedy_std", "greedy_n"),
+    ]
     assert pivot_csv.set_index("model").loc["lstm", "greedy"] == pytest.approx(30.0)
 
 
@@ -224,9 +232,10 @@ def test_mean_row_averages_each_column_and_refuses_partial_columns(sweep: Path, 
     assert mean["beam"] == pytest.approx((31.5 + 36.5) / 2)
     assert "| mean        |" in (tmp_path / "report_pivot.md").read_text()
     # greedy runs only at beam 1, beam runs only at beam 5: no column is complete
-    write_report(df, tmp_path, metric="bleu", rows="search.beam_size", cols="search", mean_row=True)
+    rows = ["search.beam_size", "model"]
+    write_report(df, tmp_path, metric="bleu", rows=rows, cols="search", mean_row=True)
     md = (tmp_path / "report_pivot.md").read_text()
-    assert md.splitlines()[-1].replace(" ", "") == "|mean|-|-|"
+    assert md.splitlines()[-1].replace(" ", "") == "|mean|-|-|-|"
 
 
 def test_runs_table_keeps_what_varies(sweep: Path, tmp_path: Path):
@@ -266,6 +275,44 @@ def test_plot_with_explicit_hue(sweep: Path, tmp_path: Path):
     written = write_report(_load([sweep]), tmp_path, x="search.beam_size", hue="model")
     png = [p for p in written if p.suffix == ".png"]
     assert png and png[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_numbers_read_with_two_decimals_and_counts_without(sweep: Path, tmp_path: Path):
+    write_report(_load([sweep]), tmp_path)
+    md = (tmp_path / "report_runs.md").read_text()
+    beam5 = next(line for line in md.splitlines() if line.startswith("| 1 "))
+    cells = [c.strip() for c in beam5.strip("|").split("|")]
+    assert "36.00" in cells and "0.95" in cells  # bleu, len_ratio
+    assert "11.67" in cells  # seconds, 11.666...
+    assert {"150", "155", "905"} <= set(cells)  # cost.steps, cost.model_calls, bleu_sys_len
+    assert not any(c.endswith(".00") and c[:-3] in ("150", "155", "905") for c in cells)
+    csv = pd.read_csv(tmp_path / "report_runs.csv").set_index("run")
+    assert csv.loc[1, "seconds"] == pytest.approx(10 + 5 / 3)  # the CSV keeps every digit
+
+
+def test_plot_labels_axes_draws_beam_sizes_on_a_log2_axis_and_seeds_as_error_bars(sweep: Path):
+    fig = plot(_load([sweep]), "bleu", "search.beam_size", ["model", "search"])
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "search.beam_size"
+    assert ax.get_ylabel() == "bleu (mean ± std over seeds)"
+    assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
+    lines = {c.get_label(): c for c in ax.containers}
+    assert not lines["lstm / beam"].has_yerr  # one run: a point without a bar
+    (bar,) = lines["transformer / beam"].lines[2][0].get_segments()  # seeds 1 and 2: 36, 37
+    assert bar[:, 1] == pytest.approx([36.5 - 0.5**0.5, 36.5 + 0.5**0.5])
+
+
+@pytest.mark.parametrize(
+    "key, values, log2",
+    [
+        ("search.beam_size", [1, 2], True),  # a beam size, however few
+        ("eval.limit", [10, 100], True),  # a positive size over more than a factor of 8
+        ("search.alpha", [0.2, 1.0], False),
+        ("search.min_len", [0, 16], False),  # no log of 0
+    ],
+)
+def test_log2_x_axis_for_sizes(key: str, values: list[float], log2: bool):
+    assert log2_x(key, pd.Series(values)) is log2
 
 
 def test_unknown_metric_lists_choices(sweep: Path, tmp_path: Path):

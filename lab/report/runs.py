@@ -2,7 +2,9 @@
 
 Only runs whose ``results.json`` has ``status`` ``"completed"`` are loaded; every other run
 directory found (no ``results.json``, another status, unreadable JSON) is skipped with a
-``SkippedRunWarning`` naming it, so a half-finished sweep still reports what it has.
+``SkippedRunWarning`` naming it, so a half-finished sweep still reports what it has. A run that
+repeats another one (same settings, seed, split and checkpoint: the same sweep made twice) is
+dropped with a ``ReportNote`` (``lab.report.duplicates``), so that it is not counted twice.
 
 DataFrame columns (one row per run), by where the value comes from:
 
@@ -30,6 +32,7 @@ import pandas as pd
 
 from lab.errors import LabError
 from lab.io import flatten
+from lab.report.duplicates import drop_duplicates
 from lab.results import PREDICTIONS, RESULTS, load_results
 
 IDENTITY = ("task", "model", "search")
@@ -152,10 +155,11 @@ def _run_row(run_dir: Path, data: Mapping[str, Any], kinds: dict[str, dict[str, 
 
 
 def load_runs(paths: PathsLike) -> pd.DataFrame:
-    """One row per completed run under ``paths`` (see the module docstring for the columns).
+    """One row per distinct completed run under ``paths`` (columns: see the module docstring).
 
-    The column groups are kept in ``df.attrs["columns"]`` (``metric``/``info``/``config``).
-    No completed run gives an empty frame with the identity columns.
+    The column groups are kept in ``df.attrs["columns"]`` (``metric``/``info``/``config``), the
+    dropped duplicates in ``df.attrs["duplicates"]``. No completed run gives an empty frame
+    with the identity columns.
     """
     rows: list[dict[str, Any]] = []
     kinds: dict[str, dict[str, None]] = {"metric": {}, "info": {}, "config": {}}
@@ -168,7 +172,7 @@ def load_runs(paths: PathsLike) -> pd.DataFrame:
     for column in kinds["metric"]:
         df[column] = _maybe_numeric(df[column])
     df.attrs["columns"] = {kind: list(group) for kind, group in kinds.items()}
-    return df
+    return drop_duplicates(df, IDENTITY)
 
 
 def _maybe_numeric(series: pd.Series) -> pd.Series:
