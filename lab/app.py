@@ -22,7 +22,26 @@ from omegaconf import DictConfig, OmegaConf
 from lab.errors import LabError
 from lab.results import JOB, LOCK, SWEEP_ENV, read_results, write_json
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def config_dir() -> Path:
+    """The directory of the lab's Hydra configs (``config.yaml``, the groups, ``experiment/``).
+
+    In an installed wheel it is ``lab/conf`` (pyproject.toml maps the top-level ``conf/`` into
+    the package); in a source checkout, editable installs included, it is that top-level
+    ``conf/`` itself, the one place the configs are edited. A real directory rather than
+    ``pkg://lab.conf``, because ``lab.overrides`` reads the YAML files to check overrides and an
+    editable install does not map ``lab.conf``. The packaged copy is returned when neither has a
+    ``config.yaml``, so that the error names the place an install should have them.
+    """
+    package = Path(__file__).resolve().parent
+    packaged, checkout = package / "conf", package.parent
+    in_checkout = (checkout / "pyproject.toml").is_file() and (checkout / "conf").is_dir()
+    if in_checkout and not (packaged / "config.yaml").is_file():
+        return checkout / "conf"
+    return packaged
+
+
+CONF_DIR = config_dir()
 
 
 def hydra_subdir(output_dir: str, force: bool) -> str | None:

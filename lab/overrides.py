@@ -3,10 +3,16 @@
 Hydra reports an unknown option or key over several lines; this turns the common mistakes (a
 misspelled plugin name, a misspelled key) into one line with the valid choices and a "did you
 mean", in the parent process, before a sweep launches any job.
+
+It also catches a Hydra launcher or sweeper whose plugin is not installed (the plugins are the
+``sweep`` extra), which Hydra reports as a missing config over a dozen lines, and names the one
+command that installs it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -18,6 +24,45 @@ from lab.errors import LabError
 from lab.registry import unknown_name_message
 
 GROUPS = ("task", "model", "search", "train", "logger")
+HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")
+SWEEP_EXTRA = 'pip install "decoding-lab[sweep]"'
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A Hydra plugin that provides config options: its module and how to install it."""
+
+    module: str
+    distribution: str
+    install: str = SWEEP_EXTRA
+
+    def installed(self) -> bool:
+        """True when the plugin's module can be imported (without importing it)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):  # no hydra_plugins namespace at all
+            return False
+
+
+_JOBLIB = Plugin("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
+_SUBMITIT = Plugin("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
+_OPTUNA = Plugin("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper")
+# Not in the extra: hydra-ray-launcher pins cloudpickle<3, which joblib's launcher cannot use.
+_RAY = Plugin(
+    "hydra_plugins.hydra_ray_launcher",
+    "hydra-ray-launcher",
+    "pip install hydra-ray-launcher (in an environment without the sweep extra)",
+)
+# (group, option) -> the plugin that provides it. The lab's own presets (local_processes,
+# slurm, ...) are followed through their defaults to one of these.
+PLUGINS: dict[tuple[str, str], Plugin] = {
+    ("hydra/launcher", "joblib"): _JOBLIB,
+    ("hydra/launcher", "submitit_local"): _SUBMITIT,
+    ("hydra/launcher", "submitit_slurm"): _SUBMITIT,
+    ("hydra/launcher", "ray"): _RAY,
+    ("hydra/launcher", "ray_aws"): _RAY,
+    ("hydra/sweeper", "optuna"): _OPTUNA,
+}
 
 
 def _load(path: Path) -> dict:
@@ -41,10 +86,58 @@ def _defaults(conf: Path, experiment: str | None) -> dict[str, str]:
         for item in _load(path).get("defaults", []) if path.exists() else []:
             if isinstance(item, dict):
                 for k, v in item.items():
-                    group = k.replace("override ", "").strip().lstrip("/")
+                    group = _group_of(k)
                     if group in GROUPS:
                         chosen[group] = str(v)
     return chosen
+
+
+def _group_of(key: str) -> str:
+    """``override /hydra/sweeper`` (a defaults-list key) -> ``hydra/sweeper``."""
+    return key.replace("override ", "").strip().lstrip("/")
+
+
+def _plugin_option(conf: Path, group: str, option: str) -> str:
+    """The plugin option behind ``option``: a lab preset (``conf/<group>/<option>.yaml``) is
+    followed through its defaults list (``local_processes`` -> ``submitit_local``)."""
+    seen: set[str] = set()
+    while option not in seen and (conf / group / f"{option}.yaml").is_file():
+        seen.add(option)
+        defaults = _load(conf / group / f"{option}.yaml").get("defaults", [])
+        base = next((d for d in defaults if isinstance(d, str) and d != "_self_"), None)
+        if base is None:
+            break
+        option = base
+    return option
+
+
+def _check_plugins(conf: Path, experiment: str | None, parsed: list[Override]) -> None:
+    """Raise ``LabError`` naming the install command when a chosen launcher or sweeper comes
+    from a Hydra plugin that is not installed (config.yaml, the experiment, then the command
+    line choose, in that order)."""
+    chosen: dict[str, tuple[list[str], str]] = {}  # group -> (options, how it was chosen)
+    sources = [(conf / "config.yaml", "config.yaml")]
+    if experiment:
+        sources.append((conf / "experiment" / f"{experiment}.yaml", f"+experiment={experiment}"))
+    for path, where in sources:
+        for item in _load(path).get("defaults", []) if path.is_file() else []:
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if _group_of(str(key)) in HYDRA_GROUPS:
+                        chosen[_group_of(str(key))] = ([str(value)], where)
+    for ov in parsed:
+        if ov.key_or_group in HYDRA_GROUPS and not ov.is_delete():
+            chosen[ov.key_or_group] = (_values(ov), "")
+    for group, (options, where) in chosen.items():
+        for option in options:
+            base = _plugin_option(conf, group, option)
+            plugin = PLUGINS.get((group, base))
+            if plugin is None or plugin.installed():
+                continue
+            what = f"{group}={option}" + (f" (a {base} preset)" if base != option else "")
+            needs = f"needs the Hydra plugin {plugin.distribution} (not installed): "
+            needs += plugin.install
+            raise LabError(f"{where} sets {what}, which {needs}" if where else f"{what} {needs}")
 
 
 def _check_key(key: str, node: dict, where: str) -> None:
@@ -69,6 +162,7 @@ def check_overrides(args: list[str], conf: Path) -> None:
     if experiment is not None and not (conf / "experiment" / f"{experiment}.yaml").exists():
         names = sorted(p.stem for p in (conf / "experiment").glob("*.yaml"))
         raise LabError(unknown_name_message("experiment", experiment, names))
+    _check_plugins(conf, experiment, parsed)
     chosen = {g: [o] for g, o in _defaults(conf, experiment).items()}
     for ov in parsed:
         if ov.key_or_group in GROUPS and not ov.is_add():

@@ -1,8 +1,10 @@
-"""Downloads against a real local HTTP server: caching, fallbacks, failures, safe extraction."""
+"""Downloads against a real local HTTP server: caching, fallbacks, failures, safe extraction,
+and the sha256 check of the files from the pinned addresses."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import stat
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.download import DownloadError, download, fetch_or_locate, is_offline
+import lab.tasks.babi as babi
+import lab.tasks.multi30k as multi30k_module
+from lab.download import ChecksumError, DownloadError, download, fetch_or_locate, is_offline
 from lab.errors import LabError
 from lab.io import unwritable
 from lab.tasks.babi import BAbI
@@ -229,6 +233,79 @@ def test_writable_dir_checks_nearest_existing_parent(tmp_path: Path, read_only_d
     assert stat.S_IMODE(read_only_dir.stat().st_mode) == 0o555
 
 
+# --- sha256 checks --------------------------------------------------------------------------
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_download_with_the_recorded_sha256_is_kept_and_reused(tmp_path: Path, server: Server):
+    body = b"the published file" * 100
+    server.routes["/f"] = Route(body)
+    dest = tmp_path / "cache" / "f.bin"
+    assert download(server.url + "/f", dest, sha256=_sha256(body)) == dest
+    assert dest.read_bytes() == body
+    download(server.url + "/f", dest, sha256=_sha256(body))
+    assert server.hits["/f"] == 1
+
+
+def test_download_with_another_sha256_is_refused_and_leaves_nothing(tmp_path: Path, server: Server):
+    server.routes["/f"] = Route(b"tampered")
+    expected = _sha256(b"the published file")
+    dest = tmp_path / "cache" / "f.bin"
+    with pytest.raises(ChecksumError) as info:
+        download(server.url + "/f", dest, sha256=expected)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{server.url}/f" in message
+    assert f"expected {expected}, got {_sha256(b'tampered')}" in message
+    assert "data directory" in message  # the fix
+    assert not dest.exists() and _leftovers(dest.parent) == []
+    with pytest.raises(ChecksumError):  # refused again, not served from a half-kept copy
+        fetch_or_locate("f.bin", [tmp_path / "cache"], server.url + "/f", sha256=expected)
+    assert _leftovers(dest.parent) == []
+
+
+@pytest.fixture
+def pinned_multi30k(server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
+    """Multi30k's pinned address served locally, with the served files' hashes recorded."""
+    monkeypatch.setattr(Multi30k, "base_url", server.url + "/pinned")
+    for name, lines in (("val.de.gz", VAL_DE), ("val.en.gz", VAL_EN)):
+        server.routes[f"/pinned/{name}"] = Route(_gz(lines))
+        monkeypatch.setitem(multi30k_module.SHA256, name, _sha256(_gz(lines)))
+    return server
+
+
+def test_multi30k_from_the_pinned_address_is_checked(tmp_path: Path, pinned_multi30k: Server):
+    examples = Multi30k(tmp_path / "data", tmp_path / "cache").examples("val")
+    assert [e.src for e in examples] == VAL_DE
+    assert _leftovers(tmp_path / "data" / "multi30k") == ["val.de.gz", "val.en.gz"]
+
+
+def test_multi30k_tampered_file_is_one_line_and_not_kept(tmp_path: Path, pinned_multi30k: Server):
+    pinned_multi30k.routes["/pinned/val.de.gz"] = Route(_gz(["Ein Hund fliegt."]))
+    data = tmp_path / "data"
+    with pytest.raises(LabError) as info:
+        Multi30k(data, tmp_path / "cache").examples("val")
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{pinned_multi30k.url}/pinned/val.de.gz" in message
+    expected = multi30k_module.SHA256["val.de.gz"]
+    got = _sha256(_gz(["Ein Hund fliegt."]))
+    assert f"expected {expected}, got {got}" in message
+    assert str(data / "multi30k") in message  # where to put a trusted copy
+    assert _leftovers(data / "multi30k") == []
+
+
+def test_multi30k_from_an_address_of_ones_own_is_not_checked(
+    tmp_path: Path, pinned_multi30k: Server, monkeypatch: pytest.MonkeyPatch
+):
+    pinned_multi30k.routes["/mirror/val.de.gz"] = Route(_gz(VAL_DE[::-1]))
+    pinned_multi30k.routes["/mirror/val.en.gz"] = Route(_gz(VAL_EN[::-1]))
+    monkeypatch.setenv("LAB_MULTI30K_URL", pinned_multi30k.url + "/mirror")
+    examples = Multi30k(tmp_path / "data", tmp_path / "cache").examples("val")
+    assert [e.src for e in examples] == VAL_DE[::-1]
+
+
 # --- the bAbI archive -----------------------------------------------------------------------
 def _tar_gz(members: dict[str, bytes], links: dict[str, str]) -> bytes:
     buf = io.BytesIO()
@@ -289,6 +366,44 @@ def test_babi_file_missing_from_archive(
     with pytest.raises(LabError, match="qa3_three-supporting-facts_train.txt is not in") as info:
         BAbI(tmp_path / "data", tmp_path / "cache", task_id=3, size="10k").examples("train")
     assert "size=1k" in str(info.value)
+
+
+@pytest.fixture
+def pinned_babi(server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
+    """bAbI's official address served locally, with an archive of task 1's two files."""
+    base = "tasks_1-20_v1-2/en/"
+    server.routes["/babi.tar.gz"] = Route(
+        _tar_gz(
+            {
+                base + "qa1_single-supporting-fact_train.txt": BABI_TRAIN.encode(),
+                base + "qa1_single-supporting-fact_test.txt": BABI_TEST.encode(),
+            },
+            links={},
+        )
+    )
+    monkeypatch.setattr(BAbI, "archive_url", server.url + "/babi.tar.gz")
+    return server
+
+
+def test_babi_archive_from_the_official_address_is_checked(
+    tmp_path: Path, pinned_babi: Server, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(babi.TRAIN_1K_SHA256, 1, _sha256(BABI_TRAIN.encode()))
+    monkeypatch.setitem(babi.TEST_SHA256, 1, _sha256(BABI_TEST.encode()))
+    test = BAbI(tmp_path / "data", tmp_path / "cache", task_id=1).examples("test")
+    assert [e.tgt for e in test] == ["office"]
+
+
+def test_babi_archive_with_a_changed_file_extracts_nothing(tmp_path: Path, pinned_babi: Server):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    with pytest.raises(LabError) as info:  # the recorded hashes are the real files', not these
+        BAbI(data, cache, task_id=1).examples("test")
+    message = str(info.value)
+    assert "\n" not in message and f"{pinned_babi.url}/babi.tar.gz" in message
+    assert "is not the published one" in message and "expected " in message
+    assert str(data / "babi" / "en") in message  # where to put trusted files
+    assert _leftovers(data / "babi" / "en") == []
+    assert not (cache / "downloads" / "tasks_1-20_v1-2.tar.gz").exists()
 
 
 # --- damaged local files --------------------------------------------------------------------

@@ -3,8 +3,14 @@
 Files are the upstream raw ones, ``<split>.<lang>.gz`` (one caption per line, line i of every
 language is the same caption), looked for in ``<data_dir>/multi30k/`` and then in
 ``<cache_dir>/data/multi30k/``. A missing file is downloaded from the ``multi30k/dataset``
-repository (``LAB_MULTI30K_URL`` overrides the base URL) into the data directory, or into the
-cache when the data directory is read-only.
+repository at a fixed commit (``BASE_URL``; ``LAB_MULTI30K_URL`` overrides it) into the data
+directory, or into the cache when the data directory is read-only.
+
+A download from ``BASE_URL`` must have the sha256 recorded in ``SHA256``, or it is refused and
+nothing is saved. The hashes are those of the files at that commit (train, val and
+test_2016_flickr in all four languages); the 2017 and 2018 test files have no recorded hash and
+rely on the pinned commit alone. A URL set through ``LAB_MULTI30K_URL`` is the user's own source
+(a mirror, another version) and is not checked, nor are files already in the data directory.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lab.download import DownloadError, download, download_root, locate
+from lab.download import ChecksumError, DownloadError, download, download_root, locate
 from lab.errors import LabError
 from lab.registry import TASKS
 from lab.tasks.base import Example, Task, read_lines, resolve_options, unknown_split
@@ -31,6 +37,24 @@ SPLIT_LANGS: dict[str, frozenset[str]] = {
     "test_2018_flickr": ALL,
 }
 URL_ENV = "LAB_MULTI30K_URL"
+# The raw files at a fixed commit of github.com/multi30k/dataset (a branch would move under us).
+COMMIT = "a3d2e0d26b56f3846f66a952536ffed4e401d05a"
+BASE_URL = f"https://raw.githubusercontent.com/multi30k/dataset/{COMMIT}/data/task1/raw"
+# sha256 of the files at BASE_URL, by file name.
+SHA256: dict[str, str] = {
+    "train.en.gz": "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+    "train.de.gz": "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+    "train.fr.gz": "622e75069e9f4c577425c4f277116ce66e63a2401c0a2312d90073cb12379a3c",
+    "train.cs.gz": "a65adb8b32e3bc664f21ecba7a6e7f6950fd1f405e135f7c312faabdb6255077",
+    "val.en.gz": "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+    "val.de.gz": "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+    "val.fr.gz": "ca3106f1a72390591d25f6c45cb4cd39dec4cd3f123e099748a3ce5256c160e9",
+    "val.cs.gz": "b63226e05c4bd5dd6a42897d74b86a1b9d2c31498252c572b1ea7f7996927fcc",
+    "test_2016_flickr.en.gz": "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
+    "test_2016_flickr.de.gz": "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
+    "test_2016_flickr.fr.gz": "6d326e188d259fb1d04ac19eae3af956559b3a0b93d7635e56c90987c40c8b90",
+    "test_2016_flickr.cs.gz": "200a4a74cc9560f051924abb9803be008d1908d77f747e9141aeb86dfd2797f1",
+}
 
 
 @TASKS.register("multi30k")
@@ -46,7 +70,7 @@ class Multi30k(Task):
     train_split = "train"
     valid_split = "val"
     test_split = "test_2016_flickr"
-    base_url = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw"
+    base_url = BASE_URL
     DEFAULTS: dict[str, Any] = {"src": "de", "tgt": "en"}
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
@@ -116,8 +140,15 @@ class Multi30k(Task):
                 f"multi30k file {name} not found in {where}, neither of which is writable;"
                 f" download {url} into one of them"
             )
+        pinned = self.url.rstrip("/") == self.base_url.rstrip("/")
         try:
-            return download(url, root / name)
+            return download(url, root / name, sha256=SHA256.get(name) if pinned else None)
+        except ChecksumError as e:
+            raise LabError(
+                f"multi30k file {name}: download of {url} refused ({e.reason}); it is not the"
+                f" published file and nothing was saved; put a copy you trust into"
+                f" {self.roots[0]} (files there are used as they are)"
+            ) from None
         except DownloadError as e:
             raise LabError(
                 f"multi30k file {name} not found in {where} and cannot be downloaded"
