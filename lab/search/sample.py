@@ -13,7 +13,7 @@ as long as the sentence is in the batch, stopped rows included. A sentence's sam
 therefore the same decoded alone or in any batch, in any order, padded or not.
 
 A token is drawn by inversion: one uniform ``u`` per row, the first token whose cumulative
-processed probability (float64) exceeds ``u``. That costs one random number per row and step
+processed probability (summed in float64) exceeds ``u``. That costs one random number per row and step
 instead of one per vocabulary entry (Gumbel-max), and has the same distribution.
 """
 
@@ -43,19 +43,27 @@ from lab.search.rng import generators, uniform
 
 def draw(log_q: Tensor, u: Tensor) -> Tensor:
     """Inverse-CDF draws ``(N,)``: row i gets the first token whose cumulative probability
-    under ``log_q`` ``(N, V)`` (normalized, float64) exceeds ``u[i]`` times the row's total.
+    under ``log_q`` ``(N, V)`` (normalized) exceeds ``u[i]`` ``(N, 1)``, float64, times the
+    row's total.
 
-    Scaling by the computed total keeps the draw inside the support even when the float sum
-    is not exactly 1; a token of probability 0 is never drawn (its cumulative value equals
-    its predecessor's, so it is never the first to exceed).
+    The probabilities are exponentiated in ``log_q``'s dtype (a relative error of one ulp per
+    token, rare tokens included) and accumulated in float64, so the cumulative sums carry no
+    float32 drift over a large vocabulary; the search is a binary search per row. Scaling by
+    the computed total keeps the draw inside the support even when the sum is not exactly 1;
+    a token of probability 0 is never drawn (its cumulative value equals its predecessor's,
+    so it is never the first to exceed).
     """
     probs = log_q.exp()  # (N, V)
-    cdf = probs.cumsum(dim=-1)  # (N, V)
+    cdf = probs.cumsum(dim=-1, dtype=torch.float64)  # (N, V)
     target = u * cdf[:, -1:]  # (N, 1)
-    tok = (cdf <= target).sum(dim=-1)  # (N,) first index with cdf > target
+    v = probs.size(-1)
+    tok = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_max(v - 1)  # (N,)
     # u rounds to 1 only when target == total: then take the last token of positive mass
-    last = probs.size(-1) - 1 - probs.gt(0).flip(-1).to(torch.uint8).argmax(dim=-1)  # (N,)
-    return torch.minimum(tok, last)
+    empty = probs.gather(1, tok[:, None]).squeeze(1) <= 0  # (N,)
+    if empty.any():
+        rows = probs[empty]  # (M, V)
+        tok[empty] = v - 1 - rows.gt(0).flip(-1).to(torch.uint8).argmax(dim=-1)
+    return tok
 
 
 @SEARCHES.register("sample")
@@ -121,15 +129,17 @@ class Sample:
             t += 1
             log_probs, state = model.step(prev, state)  # (n*K, V)
             cost.count_step(log_probs.size(0))
-            processed = apply(procs, log_probs, tokens, t).double()  # (n*K, V)
-            stuck = ~processed.isfinite().any(dim=-1)  # (n*K,) no legal token: stop unfinished
-            log_q = processed.log_softmax(dim=-1).nan_to_num(nan=float("-inf"))  # (n*K, V)
+            processed = apply(procs, log_probs, tokens, t)  # (n*K, V)
+            stuck = processed.amax(dim=-1).isneginf()  # (n*K,) no legal token: stop unfinished
+            if stuck.any():  # an all -inf row would normalize to NaN: give it a dummy mass
+                processed = processed.masked_fill(stuck[:, None], 0.0)
+            log_q = processed.log_softmax(dim=-1)  # (n*K, V)
             u = uniform(gens, k, 1, dev)  # (n*K, 1) K per sentence, stopped rows too
             tok = draw(log_q, u)  # (n*K,)
             take = running & ~stuck  # (n*K,) rows that add a token this step
             tok = tok.masked_fill(~take, model.pad_id)
             raw_sum += log_probs.gather(1, tok[:, None]).squeeze(1).double().masked_fill(~take, 0)
-            sample_sum += log_q.gather(1, tok[:, None]).squeeze(1).masked_fill(~take, 0)
+            sample_sum += log_q.gather(1, tok[:, None]).squeeze(1).double().masked_fill(~take, 0)
             tokens = torch.cat([tokens, tok[:, None]], dim=1)  # (n*K, t)
             length += take.long()
             row_limit = limit[alive].repeat_interleave(k)  # (n*K,)
