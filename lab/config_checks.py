@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from lab.errors import LabError
+from lab.models.copy import check_copy_option
 from lab.registry import check_type
 from lab.train import TrainSettings
 
@@ -31,6 +32,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         value = lookup(config, f"train.{f.name}")
         if value is not None:
             check_type(f"train.{f.name}", value, f.default)
+    model = dict(config.get("model") or {})
+    check_copy_option(str(model.pop("name", "")), model)
     device = str(config.get("device", "auto"))
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LabError(f"device={device} but torch sees no CUDA device; use device=cpu or auto.")

@@ -52,6 +52,9 @@ TINY: dict[str, dict[str, dict[str, Any]]] = {
         "prenorm-sinusoidal-tied": dict(
             d_model=16, n_heads=2, enc_layers=2, dec_layers=2, d_ff=32, dropout=0.3
         ),
+        "prenorm-sinusoidal-tied-copy": dict(
+            d_model=16, n_heads=2, enc_layers=2, dec_layers=2, d_ff=32, dropout=0.3, copy=True
+        ),
         "postnorm-learned-untied": dict(
             d_model=16,
             n_heads=2,
@@ -77,8 +80,12 @@ TINY: dict[str, dict[str, dict[str, Any]]] = {
     },
     **{
         cell: {
-            attention: dict(emb_dim=12, hidden=16, num_layers=2, dropout=0.3, attention=attention)
+            f"{attention}{'-copy' if copy else ''}": dict(
+                emb_dim=12, hidden=16, num_layers=2, dropout=0.3, attention=attention, copy=copy
+            )
             for attention in ("additive", "dot", "general", "none")
+            for copy in (False, True)
+            if not (copy and attention == "none")  # copying needs an attention
         }
         for cell in ("lstm", "gru")
     },

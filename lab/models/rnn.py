@@ -3,7 +3,8 @@
 The encoder is a bidirectional LSTM/GRU over the source; the decoder is a unidirectional
 LSTM/GRU started from the encoder's final states. There is no input feeding: the decoder RNN
 sees only the previous target token, so teacher forcing runs it over the whole target in one
-call and the attention is applied afterwards to every position at once.
+call and the attention is applied afterwards to every position at once. With ``copy=True``
+that attention is also the copy distribution of a pointer-generator (``lab.models.copy``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lab.errors import LabError
 from lab.models.base import DecoderModel, State, padding_mask
+from lab.models.copy import CopyHead, copy_unsupported, masked_attention
 from lab.registry import MODELS
 
 CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -37,17 +39,14 @@ class SourceAttention(nn.Module):
         """Unnormalized scores ``(B, N, S)`` of queries ``q`` ``(B, N, H)``."""
         raise NotImplementedError
 
-    def forward(self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> Tensor:
-        """Context vectors ``(B, N, ctx_dim)``; ``mask`` ``(B, S)`` is True at real tokens.
-
-        A sentence with no real token (an empty source) gets the zero context: its scores are
-        made finite before the softmax (no NaN, in the gradient either) and its weights zeroed.
-        """
-        hidden = ~mask[:, None, :]  # (B, 1, S)
-        s = self.scores(q, keys).masked_fill(hidden, float("-inf"))  # (B, N, S)
-        s = s.masked_fill(hidden.all(-1, keepdim=True), 0.0)
-        p = torch.softmax(s, dim=-1).masked_fill(hidden, 0.0)  # (B, N, S)
-        return torch.bmm(p, values)  # (B, N, ctx_dim)
+    def forward(
+        self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Weights ``(B, N, S)`` and contexts ``(B, N, ctx_dim)``; ``mask`` ``(B, S)``: True at
+        real tokens. An empty source gets zero weights and the zero context (``masked_attention``:
+        no NaN, in the gradient either)."""
+        p = masked_attention(self.scores(q, keys), mask)  # (B, N, S)
+        return p, torch.bmm(p, values)  # (B, N, ctx_dim)
 
 
 class AdditiveAttention(SourceAttention):
@@ -133,7 +132,8 @@ class RNNSeq2Seq(DecoderModel):
 
     State: ``hyp`` holds the decoder states ``h`` (and ``c`` for LSTM) as ``(B*K, L, H)``
     (rows first, so the generic reorder applies; transposed when calling the RNN);
-    ``shared`` holds the attention keys/values and source mask, one row per sentence.
+    ``shared`` holds the attention keys/values and source mask, one row per sentence (and,
+    with ``copy``, the target id of every source position).
     """
 
     cell: str = "lstm"
@@ -148,10 +148,13 @@ class RNNSeq2Seq(DecoderModel):
         dropout: float = 0.3,
         attention: str = "additive",
         tie_embeddings: bool = False,
+        copy: bool = False,
     ) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size)
         if attention not in ATTENTIONS:
             raise LabError(f"model.attention={attention!r}; valid: {', '.join(ATTENTIONS)}.")
+        if copy and attention == "none":
+            raise copy_unsupported(self.cell, "has model.attention=none")
         if tie_embeddings and emb_dim != hidden:
             raise LabError(
                 "model.tie_embeddings needs emb_dim == hidden "
@@ -172,6 +175,8 @@ class RNNSeq2Seq(DecoderModel):
         ctx_dim = self.attn.ctx_dim if self.attn is not None else 0
         self.combine = nn.Linear(hidden + ctx_dim, hidden, bias=False) if ctx_dim else None
         self.out = nn.Linear(hidden, tgt_vocab_size, bias=False)
+        gate_dim = hidden + ctx_dim + emb_dim  # [decoder state; context; input embedding]
+        self.copy = CopyHead(src_vocab_size, tgt_vocab_size, gate_dim) if copy else None
         for p in self.parameters():
             nn.init.uniform_(p, -0.1, 0.1)
         if tie_embeddings:
@@ -187,6 +192,8 @@ class RNNSeq2Seq(DecoderModel):
         s = src_tokens.size(1)
         enc, final = self._encoder_run(src_tokens, src_lengths)
         memory = {"enc": enc, "src_mask": padding_mask(src_lengths, s)}  # (B, S)
+        if self.copy is not None:
+            memory["copy_ids"] = self.copy.target_ids(src_tokens)  # (B, S)
         if self.cell == "lstm":
             h, c = final  # (2L, B, H) each
             memory["h0"], memory["c0"] = self.bridge_h(h), self.bridge_c(c)  # (B, L, H)
@@ -219,11 +226,9 @@ class RNNSeq2Seq(DecoderModel):
         return enc, final
 
     # --- decoder --------------------------------------------------------------------------
-    def _run_decoder(
-        self, tokens: Tensor, hyp: dict[str, Tensor]
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Decoder RNN over ``tokens`` ``(N, T)`` from states ``(N, L, H)``; all T in one call."""
-        x = self.drop(self.tgt_embed(tokens))  # (N, T, E)
+    def _run_decoder(self, x: Tensor, hyp: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Decoder RNN over embedded tokens ``x`` ``(N, T, E)`` from states ``(N, L, H)``; all
+        T in one call."""
         h0 = hyp["h"].transpose(0, 1).contiguous()  # (L, N, H)
         if self.cell == "lstm":
             out, (h, c) = self.decoder(x, (h0, hyp["c"].transpose(0, 1).contiguous()))
@@ -231,15 +236,23 @@ class RNNSeq2Seq(DecoderModel):
         out, h = self.decoder(x, h0)
         return out, {"h": h.transpose(0, 1)}  # (N, T, H)
 
-    def _readout(self, h: Tensor, shared: dict[str, Tensor]) -> Tensor:
-        """Logits ``(B, N, V)`` from N decoder outputs per sentence ``h`` ``(B, N, H)``."""
-        if self.attn is not None:
-            ctx = self.attn(h, shared["keys"], shared["values"], shared["src_mask"])  # (B, N, C)
-            h = torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))  # (B, N, H)
-        return self.out(self.drop(h))  # (B, N, V)
+    def _readout(self, h: Tensor, shared: dict[str, Tensor], emb: Tensor) -> Tensor:
+        """Logits ``(B, N, V)`` from N decoder outputs per sentence ``h`` ``(B, N, H)`` fed the
+        embedded tokens ``emb`` ``(B, N, E)``; with ``copy``, the mixture's log-probabilities."""
+        if self.attn is None:
+            return self.out(self.drop(h))  # (B, N, V)
+        mask = shared["src_mask"]  # (B, S)
+        a, ctx = self.attn(h, shared["keys"], shared["values"], mask)  # (B, N, S), (B, N, C)
+        logits = self.out(self.drop(torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))))
+        if self.copy is None:
+            return logits  # (B, N, V)
+        gate_in = torch.cat([h, ctx, emb], dim=-1)  # (B, N, H + C + E)
+        return self.copy(logits, a, shared["copy_ids"], gate_in, mask)  # (B, N, V)
 
     def _shared(self, memory: dict[str, Tensor]) -> dict[str, Tensor]:
         shared = {"src_mask": memory["src_mask"]}  # (B, S)
+        if self.copy is not None:
+            shared["copy_ids"] = memory["copy_ids"]  # (B, S)
         if self.attn is not None:
             shared["keys"], shared["values"] = self.attn.prepare(memory["enc"])  # (B, S, .)
         return shared
@@ -254,16 +267,20 @@ class RNNSeq2Seq(DecoderModel):
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         k = state.beam_size
-        out, hyp = self._run_decoder(prev_tokens[:, None], state.hyp)  # (B*K, 1, H)
+        x = self.drop(self.tgt_embed(prev_tokens[:, None]))  # (B*K, 1, E)
+        out, hyp = self._run_decoder(x, state.hyp)  # (B*K, 1, H)
         h = out.view(-1, k, self.hidden)  # (B, K, H): the K beams are K queries per sentence
-        logits = self._readout(h, state.shared).reshape(prev_tokens.size(0), -1)  # (B*K, V)
+        emb = x.view(-1, k, x.size(-1))  # (B, K, E)
+        logits = self._readout(h, state.shared, emb).reshape(x.size(0), -1)  # (B*K, V)
         new = State(hyp=hyp, shared=state.shared, beam_size=k, step=state.step + 1)
         return torch.log_softmax(logits.float(), dim=-1), new
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+        """Teacher-forced logits ``(B, T, V)``; with ``copy``, log-probabilities."""
         memory = self.encode(src_tokens, src_lengths)
-        out, _ = self._run_decoder(prev_tokens, self._initial_hyp(memory, 1))  # (B, T, H)
-        return self._readout(out, self._shared(memory))  # (B, T, V)
+        x = self.drop(self.tgt_embed(prev_tokens))  # (B, T, E)
+        out, _ = self._run_decoder(x, self._initial_hyp(memory, 1))  # (B, T, H)
+        return self._readout(out, self._shared(memory), x)  # (B, T, V)
 
 
 @MODELS.register("lstm")

@@ -1,14 +1,20 @@
-"""Encoder-decoder Transformer (Vaswani et al., 2017) with an incremental key/value cache."""
+"""Encoder-decoder Transformer (Vaswani et al., 2017) with an incremental key/value cache.
+
+With ``copy=True`` the output layer is a pointer-generator (``lab.models.copy``): a dedicated
+single-head copy attention of the last layer's (normed) output over the encoder output.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from lab.errors import TooLongError
 from lab.models.base import DecoderModel, Leaf, State, padding_mask
+from lab.models.copy import CopyAttention, CopyHead
 from lab.models.layers import (
     Attention,
     FeedForward,
@@ -86,6 +92,7 @@ class Transformer(DecoderModel):
         positions: str = "sinusoidal",
         tie_embeddings: bool = True,
         max_positions: int = 512,
+        copy: bool = False,
     ) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size)
         self.d_model, self.n_heads, self._max_positions = d_model, n_heads, max_positions
@@ -101,6 +108,9 @@ class Transformer(DecoderModel):
         self.out = nn.Linear(d_model, tgt_vocab_size, bias=False)
         if tie_embeddings:
             self.out.weight = self.tgt_embed.weight
+        # copy gate input: [decoder output; copy context; input embedding]
+        self.copy_attn = CopyAttention(d_model) if copy else None
+        self.copy = CopyHead(src_vocab_size, tgt_vocab_size, 3 * d_model) if copy else None
         self.scale = math.sqrt(d_model)
         init_weights(self, d_model, self.src_embed, self.tgt_embed)
 
@@ -122,7 +132,10 @@ class Transformer(DecoderModel):
         x = self._embed(self.src_embed, src_tokens)  # (B, S, D)
         for layer in self.encoder:
             x = layer(x, mask)
-        return {"memory": self.enc_norm(x), "src_mask": mask}
+        memory = {"memory": self.enc_norm(x), "src_mask": mask}
+        if self.copy is not None:
+            memory["copy_ids"] = self.copy.target_ids(src_tokens)  # (B, S)
+        return memory
 
     def init_state(self, memory: dict[str, Leaf], beam_size: int) -> State:
         """Cross-attention keys/values once per sentence (``shared``, one per layer); empty
@@ -136,18 +149,43 @@ class Transformer(DecoderModel):
             "ck": [k for k, _ in cross],
             "cv": [v for _, v in cross],
         }
+        if self.copy_attn is not None:  # what the copy head reads, once per sentence
+            shared["memory"], shared["copy_ids"] = mem, memory["copy_ids"]
+            shared["copy_keys"] = self.copy_attn.prepare(mem)  # (B, S, D)
         return State(hyp={"k": empty, "v": list(empty)}, shared=shared, beam_size=beam_size)
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         x = self._embed(self.tgt_embed, prev_tokens[:, None], start=state.step)  # (B*K, 1, D)
-        return step_layers(
-            self.decoder, x, state, ("ck", "cv"), lambda h: self.out(self.dec_norm(h))
-        )
+        return step_layers(self.decoder, x, state, ("ck", "cv"), self._step_head(x, state))
+
+    def _step_head(self, x: Tensor, state: State) -> Callable[[Tensor], Tensor]:
+        """Last layer's output ``(B*K, D)`` -> logits ``(B*K, V)``; with ``copy``, the mixture's
+        log-probabilities, the K beams of a sentence being K queries of its copy attention
+        (``x`` ``(B*K, 1, D)``: the embedded input tokens)."""
+        if self.copy is None:
+            return lambda h: self.out(self.dec_norm(h))
+        k, d = state.beam_size, self.d_model
+        emb = x.view(-1, k, d)  # (B, K, D)
+        return lambda h: self._copy_out(h.view(-1, k, d), emb, state.shared).flatten(0, 1)
+
+    def _copy_out(self, h: Tensor, emb: Tensor, sh: dict[str, Leaf]) -> Tensor:
+        """Pointer-generator log-probs ``(B, N, V)`` of N last-layer outputs per sentence ``h``
+        ``(B, N, D)`` fed the embedded tokens ``emb`` ``(B, N, D)``; ``sh``: the sentences'
+        ``memory``, ``copy_keys``, ``copy_ids`` and ``src_mask``."""
+        f = self.dec_norm(h)  # (B, N, D)
+        mask = sh["src_mask"][:, 0, 0, :]  # (B, S)
+        a, ctx = self.copy_attn(f, sh["copy_keys"], sh["memory"], mask)  # (B, N, S), (B, N, D)
+        gate_in = torch.cat([f, ctx, emb], dim=-1)  # (B, N, 3D)
+        return self.copy(self.out(f), a, sh["copy_ids"], gate_in, mask)  # (B, N, V)
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+        """Teacher-forced logits ``(B, T, V)``; with ``copy``, log-probabilities."""
         memory = self.encode(src_tokens, src_lengths)
-        x = self._embed(self.tgt_embed, prev_tokens)  # (B, T, D)
+        x = emb = self._embed(self.tgt_embed, prev_tokens)  # (B, T, D)
         for layer in self.decoder:
             kv = layer.cross_attn.project_kv(memory["memory"])
             x = layer(x, kv, memory["src_mask"])
-        return self.out(self.dec_norm(x))  # (B, T, V)
+        if self.copy_attn is None:
+            return self.out(self.dec_norm(x))  # (B, T, V)
+        keys = self.copy_attn.prepare(memory["memory"])  # (B, S, D)
+        return self._copy_out(x, emb, {**memory, "copy_keys": keys})  # (B, T, V)

@@ -13,8 +13,8 @@ as long as the sentence is in the batch, stopped rows included. A sentence's sam
 therefore the same decoded alone or in any batch, in any order, padded or not.
 
 A token is drawn by inversion: one uniform ``u`` per row, the first token whose cumulative
-processed probability (summed in float64) exceeds ``u``. That costs one random number per row and step
-instead of one per vocabulary entry (Gumbel-max), and has the same distribution.
+processed probability (summed in float64) exceeds ``u``. That costs one random number per row
+and step instead of one per vocabulary entry (Gumbel-max), and has the same distribution.
 """
 
 from __future__ import annotations
