@@ -130,6 +130,12 @@ def cmd_bench(argv: list[str]) -> None:
     bench(argv)
 
 
+def cmd_toolkits(argv: list[str]) -> None:
+    from lab.toolkits import cmd_toolkits as toolkits
+
+    toolkits(argv)
+
+
 def cmd_throughput(argv: list[str]) -> None:
     from lab.bench.throughput import cmd_throughput as throughput
 
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         "best": cmd_best,
         "bench": cmd_bench,
         "throughput": cmd_throughput,
+        "toolkits": cmd_toolkits,
     }
     try:
         if cmd not in commands:

@@ -105,7 +105,11 @@ def _run(
             cfg.eval.batch_size, device, save_nbest=save_nbest,
         )  # fmt: skip
         value = objective(cfg, result.metrics)
-        record(run_dir, cfg, config, split, source, meta, result, value, time.time() - started)
+        settings = getattr(search, "settings", None)  # a preset's resolved knobs
+        record(
+            run_dir, cfg, config, split, source, meta, result, value, time.time() - started,
+            settings,
+        )  # fmt: skip
         lg.summary({k: v for k, v in result.metrics.items() if isinstance(v, int | float)})
         log_predictions(lg, result, int(cfg.logger.get("log_predictions", 0) or 0))
     summary = ", ".join(
@@ -212,6 +216,7 @@ def record(
     result: Evaluation,
     value: float,
     seconds: float,
+    search_settings: dict[str, Any] | None = None,
 ) -> None:
     """Write ``predictions.jsonl``, then ``results.json`` (status ``completed``) last."""
     write_jsonl(run_dir / PREDICTIONS, result.predictions)
@@ -220,6 +225,7 @@ def record(
         "task": cfg.task.name,
         "model": source.name,
         "search": cfg.search.name,
+        **({"search_settings": search_settings} if search_settings else {}),
         "split": split,
         "config": config,
         "metrics": result.metrics,

@@ -140,11 +140,16 @@ def test_step_by_step_log_probs_equal_teacher_forcing(models, arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("fixed", [False, True], ids=["natural", "fixed_length"])
-def test_greedy_equals_generate(models, arch, fixed):
+@pytest.mark.parametrize("forced_eos", [False, True], ids=["plain", "forced_eos"])
+def test_greedy_equals_generate(models, arch, fixed, forced_eos):
+    """With ``forced_eos`` the ``forced_eos`` processor is HF's ``forced_eos_token_id``."""
     model = models[arch]
     src, lens = batch(model)
-    lab_kw, hf_kw = forced(model, 7) if fixed else ({}, {})
+    lab_kw, hf_kw = forced(model, 7) if fixed else ({"processors": []}, {})
     limit = 7 if fixed else MAX_LEN
+    if forced_eos:
+        lab_kw["processors"].append({"name": "forced_eos", "max_len": limit})
+        hf_kw["forced_eos_token_id"] = model.eos_id
     out = SEARCHES.build("greedy", max_len_a=0, max_len_b=limit, **lab_kw)(model, src, lens)
     ref, _ = generate(model, src, lens, num_beams=1, max_new_tokens=limit, **hf_kw)
     assert [h.tokens for h in out.best()] == ref
@@ -153,18 +158,24 @@ def test_greedy_equals_generate(models, arch, fixed):
         assert lengths == {7}
     else:  # lengths vary: EOS and the length limit both end sentences
         assert len(lengths) > 2 and MAX_LEN in lengths
+    if forced_eos:  # nothing is cut at the limit: every output ends with EOS
+        assert all(h.finished for h in out.best())
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize(("early_stopping", "stop_rule"), STOP_RULES)
 @pytest.mark.parametrize("fixed", [False, True], ids=["natural", "fixed_length"])
-def test_beam_equals_generate(models, arch, early_stopping, stop_rule, fixed):
+@pytest.mark.parametrize("forced_eos", ["off", "zero"], ids=["plain", "forced_eos"])
+def test_beam_equals_generate(models, arch, early_stopping, stop_rule, fixed, forced_eos):
     """The lab's ``average`` penalty (length counts generated tokens, EOS included) and stop rules
-    reproduce HF beam search: n-best tokens and penalized scores."""
+    reproduce HF beam search: n-best tokens and penalized scores; ``forced_eos=zero`` is HF's
+    ``forced_eos_token_id`` (MarianConfig's default): at the limit only EOS, which adds 0."""
     model = models[arch]
     src, lens = batch(model)
     lab_kw, hf_kw = forced(model, 7) if fixed else ({}, {})
     limit = 7 if fixed else MAX_LEN
+    if forced_eos == "zero":
+        hf_kw["forced_eos_token_id"] = model.eos_id
     search = SEARCHES.build(
         "beam_lp",
         beam_size=4,
@@ -174,6 +185,7 @@ def test_beam_equals_generate(models, arch, early_stopping, stop_rule, fixed):
         stop_rule=stop_rule,
         max_len_a=0,
         max_len_b=limit,
+        forced_eos=forced_eos,
         **lab_kw,
     )
     out = search(model, src, lens)
@@ -193,6 +205,8 @@ def test_beam_equals_generate(models, arch, early_stopping, stop_rule, fixed):
     torch.testing.assert_close(scores, raw.sequences_scores, atol=1e-4, rtol=0)
     if not fixed:
         assert len({len(h.tokens) for h in out.best()}) > 1
+    if forced_eos == "zero":  # nothing is cut at the limit: every hypothesis ends with EOS
+        assert all(h.finished for nb in out.nbest for h in nb)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -9,6 +9,7 @@ from lab.search import (  # noqa: F401  (registration)
     greedy,
     mbr,
     penalties,
+    presets,
     processors,
     regularizers,
     sample,

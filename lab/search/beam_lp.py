@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lab.registry import PENALTIES, SEARCHES, STOP_RULES
-from lab.search.beam import BeamSearch
-from lab.search.processors import Processors
+from lab.registry import SEARCHES
+from lab.search.beam import BeamRules, BeamSearch, build_beam
 
 
 @SEARCHES.register("beam_lp")
@@ -25,8 +24,16 @@ def beam_lp(
     min_len: int = 0,
     stop_rule: str = "first_k",
     processors: Sequence[Mapping[str, Any]] | None = None,
+    length_offset: int = 0,
+    refill: bool = True,
+    finalize: str = "best",
+    forced_eos: str = "off",
+    patience: float = 1.0,
 ) -> BeamSearch:
     """Length-penalized beam search: penalty average|gnmt|word_reward with strength alpha."""
-    scorer = PENALTIES.build(penalty, alpha=alpha)
-    stop, procs = STOP_RULES.build(stop_rule), Processors(processors, min_len)
-    return BeamSearch(beam_size, nbest, (max_len_a, max_len_b), scorer, stop, procs)
+    return build_beam(
+        beam_size=beam_size, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
+        min_len=min_len, stop_rule=stop_rule, processors=processors, penalty=penalty,
+        alpha=alpha, length_offset=length_offset,
+        rules=BeamRules(refill, finalize, forced_eos, patience),
+    )  # fmt: skip

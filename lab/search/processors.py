@@ -3,7 +3,9 @@
 A processor is called as ``proc(log_probs, tokens, step)`` with ``log_probs`` ``(N, V)``,
 ``tokens`` ``(N, step-1)`` (generated so far, no BOS) and ``step`` the 1-based position of the
 token being chosen; it returns the processed ``(N, V)``. Processors change what the search
-ranks by, never the model log-probability a hypothesis reports.
+ranks by, never the model log-probability a hypothesis reports. A processor with
+``takes_limit = True`` (``forced_eos``) is also given ``limit``, each row's length limit ``(N,)``,
+by the searches that have one per sentence (``beam``, ``beam_lp``, the toolkit presets).
 """
 
 from __future__ import annotations
@@ -77,17 +79,85 @@ class NoRepeatNgram:
         return log_probs.masked_fill(hits > 0, NEG_INF)
 
 
+FORCED_EOS_SCORES = ("zero", "logprob")
+
+
+@PROCESSORS.register("forced_eos")
+class ForcedEOS:
+    """At the last allowed step leave only EOS (HF forced_eos_token_id; fairseq's last step).
+
+    ``max_len``: the step that must be EOS; 0 means each sentence's own length limit, which only
+    the beam searches pass (``limit``). ``score``: what the forced EOS adds to the running score:
+    ``zero``, as Hugging Face's ``ForcedEOSTokenLogitsProcessor`` (every score -inf, EOS's 0), or
+    ``logprob``, its log-probability, as fairseq's ``SequenceGenerator._generate`` (``step >=
+    max_len``: every token but EOS -inf). The reported model log-prob is EOS's either way.
+    """
+
+    takes_limit = True
+
+    def __init__(self, max_len: int = 0, score: str = "zero", eos_id: int = EOS_ID) -> None:
+        if score not in FORCED_EOS_SCORES:
+            raise LabError(
+                f"processor forced_eos: score={score!r} is not one of"
+                f" {', '.join(FORCED_EOS_SCORES)} (zero: Hugging Face's, logprob: fairseq's)."
+            )
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 0:
+            raise LabError(
+                f"processor forced_eos: max_len must be a whole number >= 0, got {max_len!r};"
+                " 0 forces EOS at each sentence's own length limit (beam searches only)."
+            )
+        self.max_len, self.score, self.eos_id = max_len, score, eos_id
+
+    def __call__(
+        self, log_probs: Tensor, tokens: Tensor, step: int, limit: Tensor | None = None
+    ) -> Tensor:
+        n = log_probs.size(0)
+        if self.max_len:
+            limit = torch.full((n,), self.max_len, device=log_probs.device)
+        assert limit is not None, "Processors refuses forced_eos without max_len or limits"
+        last = limit.le(step)  # (N,) rows choosing their last allowed token
+        if not last.any():
+            return log_probs
+        eos = log_probs[:, self.eos_id]  # (N,)
+        forced = torch.full_like(log_probs, NEG_INF)  # (N, V)
+        forced[:, self.eos_id] = eos if self.score == "logprob" else 0.0
+        return torch.where(last[:, None], forced, log_probs)
+
+
+def model_forces_eos(model: DecoderModel) -> bool:
+    """Whether ``model`` asks for EOS at the length limit: a Hugging Face model (model=hf) whose
+    generation config sets ``forced_eos_token_id``, as MarianMT's does; other models never do."""
+    hf = getattr(model, "hf", None)
+    forced = getattr(getattr(hf, "generation_config", None), "forced_eos_token_id", None)
+    if forced is None:
+        return False
+    ids = list(forced) if isinstance(forced, list | tuple) else [forced]
+    if ids != [model.eos_id]:
+        raise LabError(
+            f"the model's forced_eos_token_id={forced} is not its EOS id {model.eos_id}; the lab"
+            " forces EOS only: set search.forced_eos=off (or zero to force EOS)."
+        )
+    return True
+
+
 class Processors:
     """The processors a search applies, built (and so validated) with the search.
 
     Always first: PAD and BOS banned; then EOS banned before ``min_len``; then each
     ``{"name": ..., **kwargs}`` spec of the config, in order. A misspelled name or key fails
     when the search is built, before any training. ``for_model`` binds them to a model's ids.
+    ``limits``: whether the search passes each row's length limit to ``apply`` (the beam
+    searches do); without it, ``forced_eos`` needs its own ``max_len``.
     """
 
-    def __init__(self, specs: Sequence[Mapping[str, Any]] | None = None, min_len: int = 0) -> None:
+    def __init__(
+        self,
+        specs: Sequence[Mapping[str, Any]] | None = None,
+        min_len: int = 0,
+        limits: bool = False,
+    ) -> None:
         self.specs = [dict(s) for s in specs or ()]
-        self.min_len = int(min_len)
+        self.min_len, self.limits = int(min_len), limits
         for spec in self.specs:
             if "name" not in spec:
                 raise LabError(
@@ -106,13 +176,25 @@ class Processors:
         for spec in self.specs:
             spec = dict(spec)
             name = spec.pop("name")
-            if name == "min_length":
+            if name in ("min_length", "forced_eos"):
                 spec.setdefault("eos_id", eos_id)
             procs.append(PROCESSORS.build(name, **spec))
+            if name == "forced_eos" and not (procs[-1].max_len or self.limits):
+                raise LabError(
+                    "processor forced_eos needs max_len (the step that must be EOS) with this"
+                    " search; only beam searches know each sentence's own limit."
+                )
         return procs
 
 
-def apply(procs: Sequence, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor:
+def apply(
+    procs: Sequence, log_probs: Tensor, tokens: Tensor, step: int, limit: Tensor | None = None
+) -> Tensor:
+    """``procs`` applied in order; ``limit`` ``(N,)``, each row's length limit, goes to the
+    processors that take it."""
     for p in procs:
-        log_probs = p(log_probs, tokens, step)
+        if getattr(p, "takes_limit", False):
+            log_probs = p(log_probs, tokens, step, limit)
+        else:
+            log_probs = p(log_probs, tokens, step)
     return log_probs
