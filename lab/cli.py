@@ -1,5 +1,5 @@
 """The ``lab`` command: ``run`` (Hydra), ``list``, ``report``, ``analyze``, ``best``, ``bench``,
-``throughput``.
+``throughput``, ``toolkits``.
 
 Each command imports its module when it runs, so that ``lab --help`` and ``lab list`` stay fast.
 """
@@ -22,6 +22,7 @@ commands:
   best SWEEP_DIR       the best run of a sweep (e.g. an Optuna search) and the top trials
   bench [--quick]      speed of search against the model's own forward passes
   throughput [--out D] wall time of one decode sweep under each Hydra launcher
+  toolkits RUN_DIRS    one model under each toolkit's beam preset: BLEU, lengths, differing outputs
 """
 
 
