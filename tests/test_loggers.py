@@ -1,7 +1,8 @@
-"""Run loggers against real W&B offline runs, read back with the offline run-file reader."""
+"""Run loggers against real W&B offline runs, read back with wandb's own run-file reader."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import struct
 from collections.abc import Iterator
@@ -11,10 +12,12 @@ from typing import Any
 import pytest
 
 from lab.errors import LabError
-from lab.loggers import MODES, NoneLogger, RunLogger, open_logger, resolve_mode
-from lab.wandb_reader import BLOCK_SIZE, RunFileError, find_run_file, iter_records, read_run
+from lab.loggers import MODES, NoneLogger, RunLogger, WandbLogger, open_logger, resolve_mode
+from lab.loggers.checkpoints import artifact_name
+from lab.loggers.runs import table_cells
+from lab.wandb_reader import RunFileError, find_run_file, iter_records, read_run
 
-N_STEPS = 200  # enough rows for the run file to span several 32 KiB blocks
+N_STEPS = 60
 WANDB_CFG = {"name": "wandb", "mode": "offline", "project": "decoding-lab-test", "entity": None}
 EXPERIMENT = {"model": {"name": "tiny", "d_model": 8}, "search": "beam", "beam_size": 4}
 
@@ -45,23 +48,43 @@ def wandb_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def logged_run(wandb_env: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One finished offline run with history, summary and a predictions table."""
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file laid out like a cached checkpoint: ``.../checkpoints/<key>/model.pt``."""
+    path = tmp_path_factory.mktemp("cache") / "checkpoints" / "0123abcd4567ef89" / "model.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bytes(range(256)) * 64)
+    return path
+
+
+@pytest.fixture(scope="module")
+def logged_run(
+    wandb_env: Path, tmp_path_factory: pytest.TempPathFactory, checkpoint: Path
+) -> dict[str, Any]:
+    """One finished offline training run: curves, summary, a predictions table, its model."""
     run_dir = tmp_path_factory.mktemp("run")
     with open_logger(
         WANDB_CFG,
         run_dir=run_dir,
         name="tiny-beam4",
         group="sweep-1",
-        job_type="eval",
+        job_type="train",
         tags=["beam", "tiny"],
         config=EXPERIMENT,
     ) as lg:
         assert isinstance(lg, RunLogger)
-        for step in range(N_STEPS):
-            lg.log({"loss": 1.0 / (step + 1), "tokens": step * 10}, step=step)
-        lg.log_table("predictions", ["src", "ref", "hyp"], [["a b", "b a", "b a"], ["c", "c", "d"]])
-        lg.summary({"bleu": 27.5, "exact_match": 0.5})
+        for step in range(1, N_STEPS + 1):
+            lg.log({"train/loss": 1.0 / step, "train/tokens": step * 10}, step=step * 50)
+        for step, loss in ((1000, 2.0), (2000, 1.25), (3000, 1.5)):
+            lg.log({"valid/loss": loss, "valid/ppl": math.exp(loss)}, step=step)
+        lg.checkpoint(checkpoint, "tiny")
+        lg.log_table(
+            "predictions",
+            ["id", "src", "hyp", "logprob", "length"],
+            [[0, "a b", "b a", -1.5, 2], [1, "c", "d", -0.25, 1]],
+        )
+        lg.summary(
+            {"bleu": 27.5, "exact_match": 0.5, "bleu_signature": "nrefs:1|case:mixed", "n": [1]}
+        )
         info = {"id": lg.id, "url": lg.url, "offline_dir": lg.offline_dir}
     return {"run_dir": run_dir, "data": read_run(run_dir), **info}
 
@@ -74,7 +97,7 @@ def test_offline_run_files_live_in_run_dir(logged_run: dict[str, Any]) -> None:
     assert logged_run["url"] is None
     run_file = find_run_file(run_dir)
     assert run_file == offline_dir / f"run-{logged_run['id']}.wandb"
-    assert run_file.stat().st_size > 2 * BLOCK_SIZE
+    assert logged_run["data"]["file"] == str(run_file)
 
 
 def test_read_run_returns_run_config_history_summary(logged_run: dict[str, Any]) -> None:
@@ -82,26 +105,120 @@ def test_read_run_returns_run_config_history_summary(logged_run: dict[str, Any])
     run = data["run"]
     assert run["id"] == logged_run["id"]
     assert run["project"] == "decoding-lab-test"
-    assert (run["group"], run["job_type"], run["name"]) == ("sweep-1", "eval", "tiny-beam4")
+    assert (run["group"], run["job_type"], run["name"]) == ("sweep-1", "train", "tiny-beam4")
     assert run["tags"] == ["beam", "tiny"]
     assert data["config"] == EXPERIMENT
 
-    metric_rows = [row for row in data["history"] if "loss" in row]
-    assert [row["_step"] for row in metric_rows] == list(range(N_STEPS))
-    assert metric_rows[3]["loss"] == pytest.approx(0.25)
-    assert metric_rows[-1]["tokens"] == (N_STEPS - 1) * 10
+    train_rows = [row for row in data["history"] if "train/loss" in row]
+    assert [row["train/step"] for row in train_rows] == [50 * s for s in range(1, N_STEPS + 1)]
+    assert [row["_step"] for row in train_rows] == list(range(N_STEPS))  # W&B's row counter
+    assert train_rows[3]["train/loss"] == pytest.approx(0.25)
+    assert train_rows[-1]["train/tokens"] == N_STEPS * 10
 
     summary = data["summary"]
     assert summary["bleu"] == 27.5 and summary["exact_match"] == 0.5
-    assert summary["loss"] == pytest.approx(1.0 / N_STEPS)
+    assert summary["train/loss"] == pytest.approx(1.0 / N_STEPS)
     assert data["exit_code"] == 0
     assert data["producer"].startswith("0.")
 
 
-def test_read_run_returns_logged_table(logged_run: dict[str, Any]) -> None:
+def test_training_metrics_are_charted_against_the_training_step(
+    logged_run: dict[str, Any],
+) -> None:
+    data = logged_run["data"]
+    defined = {m.get("name") or m.get("glob_name"): m for m in data["metrics"]}
+    assert "train/step" in defined
+    for pattern in ("train/*", "valid/*"):
+        assert defined[pattern]["step_metric"] == "train/step"
+    assert defined["valid/loss"]["summary"] == {"min": True}
+    assert data["summary"]["valid/loss"] == {"min": 1.25}  # the best validation, not the last
+    assert data["summary"]["valid/ppl"] == {"min": pytest.approx(math.exp(1.25))}
+
+
+def test_summary_keeps_numbers_and_metric_signatures(logged_run: dict[str, Any]) -> None:
+    summary = logged_run["data"]["summary"]
+    assert summary["bleu_signature"] == "nrefs:1|case:mixed"
+    assert "n" not in summary  # neither a number nor text
+
+
+def test_read_run_returns_logged_table_with_numbers(logged_run: dict[str, Any]) -> None:
     table = logged_run["data"]["tables"]["predictions"]
-    assert table["columns"] == ["src", "ref", "hyp"]
-    assert table["data"] == [["a b", "b a", "b a"], ["c", "c", "d"]]
+    assert table["columns"] == ["id", "src", "hyp", "logprob", "length"]
+    assert table["data"] == [[0, "a b", "b a", -1.5, 2], [1, "c", "d", -0.25, 1]]
+    assert all(isinstance(row[3], float) and isinstance(row[4], int) for row in table["data"])
+
+
+def test_table_columns_are_numbers_or_text() -> None:
+    rows = [[1, "x", -1.5, True, ["a", "b"], None], [2, 3, float("-inf"), 7, None, 2.5]]
+    assert table_cells(6, rows) == [
+        [1, "x", -1.5, "True", '["a", "b"]', None],
+        [2, "3", None, "7", None, 2.5],
+    ]
+    with pytest.raises(ValueError, match="2 cells, the table has 3 columns"):
+        table_cells(3, [[1, 2]])
+
+
+def test_training_run_logs_its_checkpoint_as_a_model_artifact(
+    logged_run: dict[str, Any], checkpoint: Path
+) -> None:
+    (artifact,) = [a for a in logged_run["data"]["artifacts"] if a["type"] == "model"]
+    assert artifact["name"] == "tiny-0123abcd4567ef89"
+    assert artifact["used"] is False
+    assert artifact["files"] == {"model.pt": checkpoint.resolve().as_uri()}
+    assert artifact["metadata"]["bytes"] == checkpoint.stat().st_size
+    assert artifact["digest"]
+
+
+def test_decoding_run_uses_the_checkpoint_artifact(
+    logged_run: dict[str, Any], checkpoint: Path, tmp_path: Path
+) -> None:
+    with open_logger(
+        WANDB_CFG, run_dir=tmp_path, name="decode", group="sweep-1", job_type="decode", tags=[]
+    ) as lg:
+        lg.checkpoint(checkpoint, "tiny")
+        lg.checkpoint(tmp_path / "no-such-file.pt", "tiny")  # nothing to reference: skipped
+    (made,) = [a for a in logged_run["data"]["artifacts"] if a["type"] == "model"]
+    (used,) = [a for a in read_run(tmp_path)["artifacts"] if a["type"] == "model"]
+    assert used["used"] is True  # an input of the decoding run: wandb sync records the use
+    assert (used["name"], used["digest"], used["files"]) == (
+        made["name"],
+        made["digest"],
+        made["files"],
+    )
+
+
+def test_artifact_names(tmp_path: Path) -> None:
+    cached = tmp_path / "checkpoints" / "17cb27c5d11436d9" / "model.pt"
+    assert artifact_name(cached, "transformer") == "transformer-17cb27c5d11436d9"
+    a, b = tmp_path / "a" / "best.pt", tmp_path / "b" / "best.pt"
+    assert artifact_name(a, "gru").startswith("gru-best-")
+    assert artifact_name(a, "gru") != artifact_name(b, "gru")
+    assert artifact_name(tmp_path / "my model!.pt", "gru").startswith("gru-my_model_-")
+
+
+def test_console_line_says_once_where_the_run_went(
+    wandb_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_logger(
+        WANDB_CFG, run_dir=tmp_path, name="x", group=None, job_type="decode", tags=[]
+    ) as lg:
+        lg.log({"bleu": 1.0})
+    out = capsys.readouterr().out
+    folder = lg.offline_dir
+    assert out.splitlines() == [f"wandb: offline run in {folder}; sync with: wandb sync {folder}"]
+
+
+def test_disabled_mode_says_so_and_writes_nothing(
+    wandb_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = WANDB_CFG | {"mode": "disabled"}
+    with open_logger(cfg, run_dir=tmp_path, name="x", group=None, job_type="t", tags=[]) as lg:
+        assert isinstance(lg, WandbLogger)
+        lg.log({"train/loss": 1.0}, step=1)
+        lg.summary({"bleu": 1.0})
+        assert (lg.id, lg.offline_dir) == (None, None)
+    assert capsys.readouterr().out == "wandb: disabled; this run is not recorded\n"
+    assert not (tmp_path / "wandb").exists()
 
 
 def test_context_manager_finishes_failed_run(wandb_env: Path, tmp_path: Path) -> None:
@@ -116,6 +233,7 @@ def test_context_manager_finishes_failed_run(wandb_env: Path, tmp_path: Path) ->
     assert data["exit_code"] == 1
     assert data["run"]["group"] is None and data["run"]["job_type"] == "train"
     assert data["history"][0]["loss"] == 3.0
+    assert data["run"]["name"] == "crash"  # outside a Hydra job: the name given
 
 
 def test_none_logger_writes_nothing(tmp_path: Path) -> None:
@@ -177,7 +295,7 @@ def test_auto_mode_follows_local_credentials(
 def test_reader_rejects_non_run_files(tmp_path: Path) -> None:
     bogus = tmp_path / "run-x.wandb"
     bogus.write_bytes(b"not a run file")
-    with pytest.raises(RunFileError, match="not a W&B run file"):
+    with pytest.raises(RunFileError, match="could not be read: .*bad header"):
         list(iter_records(bogus))
     with pytest.raises(RunFileError, match="does not exist"):
         read_run(tmp_path / "nowhere")
@@ -191,18 +309,22 @@ def test_reader_detects_damage_and_tolerates_truncation(
     logged_run: dict[str, Any], tmp_path: Path
 ) -> None:
     original = find_run_file(logged_run["run_dir"])
-    n_records = sum(1 for _ in iter_records(original))
+    records = list(iter_records(original))
+    assert records[0]["type"] == "header" and records[-1]["type"] == "exit"
 
     truncated = tmp_path / "truncated.wandb"
     shutil.copy(original, truncated)
     with truncated.open("r+b") as fh:
         fh.truncate(original.stat().st_size - 5)
-    assert 0 < sum(1 for _ in iter_records(truncated)) < n_records
+    cut = list(iter_records(truncated))
+    assert 0 < len(cut) < len(records) and cut == records[: len(cut)]
+    assert read_run(truncated, wait=0)["exit_code"] is None  # a run that never finished
 
+    # the file: a 7-byte header, then chunks of crc (4) | length (2) | type (1) | payload
     damaged = tmp_path / "damaged.wandb"
     raw = bytearray(original.read_bytes())
     (length,) = struct.unpack_from("<H", raw, 7 + 4)
     raw[7 + 7 + length // 2] ^= 0xFF  # flip a byte inside the first record's payload
     damaged.write_bytes(bytes(raw))
-    with pytest.raises(RunFileError, match="checksum mismatch"):
+    with pytest.raises(RunFileError, match="is damaged: .*checksum mismatch"):
         list(iter_records(damaged))

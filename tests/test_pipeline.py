@@ -94,10 +94,10 @@ def test_each_run_is_a_wandb_offline_run_with_config_curves_metrics_and_table(sw
         assert wb["exit_code"] == 0
         assert len(wb["tables"]["predictions"]["data"]) == 12
         job_types.add(wb["run"]["job_type"])
-        if wb["run"]["job_type"] == "train-eval":
+        if wb["run"]["job_type"] == "train":
             logged = {k for row in wb["history"] for k in row}
             assert {"valid/loss", "valid/ppl"} <= logged, logged
-    assert job_types == {"train-eval", "eval"}
+    assert job_types == {"train", "decode"}
 
 
 def test_the_report_tabulates_the_sweep(sweep, tmp_path):

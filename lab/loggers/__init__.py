@@ -9,7 +9,7 @@ Two loggers, chosen by name in the logger config:
 * ``none``: records nothing, for quick local checks and tests.
 
 The logger config is a dict ``{"name": "wandb" | "none", "mode": ..., "project": str,
-"entity": str | None}``. Modes:
+"entity": str | None, "save_code": bool, "git": bool, "system_stats": bool}``. Modes:
 
 * ``auto`` (or None, the default): ``WANDB_MODE`` if that is set, else online when W&B
   credentials are present (``WANDB_API_KEY`` or a netrc entry for the W&B host, checked
@@ -18,8 +18,12 @@ The logger config is a dict ``{"name": "wandb" | "none", "mode": ..., "project":
 * ``offline``: write locally only;
 * ``disabled``: W&B calls become no-ops and nothing is written.
 
-Mode resolution lives in :mod:`lab.loggers.mode`, the logger interface and classes in
-:mod:`lab.loggers.runs`; every name is importable from here.
+A run is named after the Hydra overrides that made it (:mod:`lab.loggers.naming`), and says
+once, in one line on the console, where W&B writes it and in which mode.
+
+Mode resolution lives in :mod:`lab.loggers.mode`, W&B's start-up settings in
+:mod:`lab.loggers.settings`, the logger interface and classes in :mod:`lab.loggers.runs`;
+every name is importable from here.
 """
 
 from __future__ import annotations
@@ -30,48 +34,28 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.loggers.mode import DEFAULT_BASE_URL, MODES, resolve_mode, wandb_logged_in
-from lab.loggers.runs import FINISH_WAIT_SECONDS, NoneLogger, RunLogger, WandbLogger
+from lab.loggers.naming import hydra_swept_overrides, hydra_task_overrides, run_name
+from lab.loggers.runs import STEP_METRIC, TRAIN_JOB, NoneLogger, RunLogger, WandbLogger
+from lab.loggers.settings import SWITCHES, wandb_settings
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "FINISH_WAIT_SECONDS",
     "LOGGERS",
     "MODES",
+    "STEP_METRIC",
+    "SWITCHES",
+    "TRAIN_JOB",
     "NoneLogger",
     "RunLogger",
     "WandbLogger",
     "open_logger",
     "resolve_mode",
+    "run_name",
     "wandb_logged_in",
+    "where_line",
 ]
 
 LOGGERS = ("wandb", "none")
-
-# Settings that keep ``wandb.init`` fast and quiet: no console capture, no system metrics
-# sampler, no git/code/requirements snapshots, no job artifact. A setting missing from the
-# installed wandb release is skipped rather than rejected.
-_FAST_SETTINGS: dict[str, Any] = {
-    "silent": True,
-    "quiet": True,
-    "console": "off",
-    "disable_git": True,
-    "disable_code": True,
-    "save_code": False,
-    "disable_job_creation": True,
-    "x_disable_stats": True,
-    "x_disable_meta": True,
-    "x_disable_machine_info": True,
-    "x_save_requirements": False,
-    # Every logger owns its own run, even if another run is still open in this process.
-    "reinit": "create_new",
-}
-
-
-def _settings_kwargs(settings_cls: type) -> dict[str, Any]:
-    """The subset of ``_FAST_SETTINGS`` that the installed wandb knows."""
-    fields = getattr(settings_cls, "model_fields", None)
-    known = set(fields) if fields is not None else set(dir(settings_cls))
-    return {key: value for key, value in _FAST_SETTINGS.items() if key in known}
 
 
 def _plain(config: Any) -> dict[str, Any]:
@@ -98,9 +82,11 @@ def open_logger(
     """Start a run logger as described by the logger config ``cfg``.
 
     ``run_dir`` is the experiment's output directory (created if needed); W&B writes its
-    folder there. ``name``/``group``/``job_type``/``tags`` label the run (a sweep's runs share
-    a group; job_type tells e.g. ``train`` from ``eval``). ``config`` is the experiment config
-    to record with the run.
+    folder there. ``group``/``job_type``/``tags`` label the run: a sweep's runs share a group
+    (the experiment's name, else the sweep folder's), and the job type is ``train`` for a run
+    that trains the model it decodes, ``decode`` for one that only decodes. Inside a Hydra job
+    the run is named after the job's overrides, ``name`` being the name of a run without any
+    (:func:`lab.loggers.naming.run_name`). ``config`` is the experiment config to record.
     """
     logger_name = cfg.get("name", "none")
     if logger_name not in LOGGERS:
@@ -111,23 +97,35 @@ def open_logger(
     if logger_name == "none":
         return NoneLogger()
 
+    settings = wandb_settings(cfg)
     os.environ.setdefault("WANDB_SILENT", "true")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     import wandb
 
-    settings = wandb.Settings(**_settings_kwargs(wandb.Settings))
     run = wandb.init(
         project=cfg.get("project") or None,
         entity=cfg.get("entity") or None,
         dir=str(run_dir),
         mode=mode,
-        name=name,
+        name=run_name(hydra_task_overrides(), name, hydra_swept_overrides()),
         group=group,
         job_type=job_type,
         tags=list(tags),
         config=_plain(config),
         settings=settings,
     )
-    return WandbLogger(run, mode)
+    logger = WandbLogger(run, mode, job_type)
+    print(where_line(logger), flush=True)
+    return logger
+
+
+def where_line(logger: WandbLogger) -> str:
+    """One console line: the run's mode and where W&B writes it (and how to upload it)."""
+    if logger.mode == "disabled":
+        return "wandb: disabled; this run is not recorded"
+    folder = logger.offline_dir
+    if logger.mode == "online":
+        return f"wandb: online run {logger.url} (local files in {folder})"
+    return f"wandb: offline run in {folder}; sync with: wandb sync {folder}"

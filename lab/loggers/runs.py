@@ -3,18 +3,35 @@
 :class:`RunLogger` is what experiment code may call; :func:`lab.loggers.open_logger` builds
 one of the two loggers from the logger config. Kept apart from ``open_logger`` so that the
 interface and the loggers' behaviour can be read without W&B's start-up settings.
+
+How a W&B run is laid out, as W&B's own charts and tables expect it:
+
+* rows logged with a ``step`` are training curves: the step is logged as ``train/step`` and
+  every ``train/*`` and ``valid/*`` metric is charted against it (``define_metric``); the
+  summary keeps the lowest validation loss and perplexity (the trainer keeps the weights of
+  the best validation, so that is the model that decodes);
+* decode metrics are one number per run and go straight into the run summary, which is what
+  W&B's runs table, parallel coordinates and scatter plots read; text metrics such as the
+  sacreBLEU signatures go there too, next to the scores they qualify;
+* tables keep numbers as numbers, so a table column can be sorted and plotted;
+* the decoded checkpoint is a ``model`` artifact (:mod:`lab.loggers.checkpoints`): the
+  output of the run that trained it, an input of every run that decodes with it.
 """
 
 from __future__ import annotations
 
-import logging
+import json
+import math
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-FINISH_WAIT_SECONDS = 30.0
+from lab.loggers.checkpoints import checkpoint_artifact
 
-log = logging.getLogger(__name__)
+STEP_METRIC = "train/step"
+STEP_CHARTED = ("train/*", "valid/*")  # metrics charted against STEP_METRIC
+LOWEST_IS_BEST = ("valid/loss", "valid/ppl")  # summarized by their minimum
+TRAIN_JOB = "train"  # the job type of a run that trains the checkpoint it decodes
 
 
 @runtime_checkable
@@ -42,17 +59,23 @@ class RunLogger(Protocol):
         ...
 
     def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        """Record one row of metrics, at ``step`` if given (steps must not decrease)."""
+        """Record one row of metrics; ``step`` is the training step, when there is one."""
         ...
 
     def summary(self, metrics: dict[str, Any]) -> None:
-        """Store final metrics in the run summary (what run tables and comparisons show)."""
+        """Store final metrics in the run summary (what run tables and comparisons show):
+        numbers and text (such as metric signatures); other values are left out."""
         ...
 
     def log_table(
         self, name: str, columns: list[str], rows: list[list[Any]], step: int | None = None
     ) -> None:
         """Record a table, e.g. a sample of inputs, references and predictions."""
+        ...
+
+    def checkpoint(self, path: Path, model: str) -> None:
+        """Record the model checkpoint file at ``path`` (of architecture ``model``) as the
+        run's output when the run trained it, else as its input; nothing if not a file."""
         ...
 
     def finish(self, exit_code: int = 0) -> None:
@@ -106,6 +129,9 @@ class NoneLogger(_ContextLogger):
     ) -> None:
         """Ignore the table."""
 
+    def checkpoint(self, path: Path, model: str) -> None:
+        """Ignore the checkpoint."""
+
     def finish(self, exit_code: int = 0) -> None:
         """Nothing to close."""
 
@@ -113,10 +139,16 @@ class NoneLogger(_ContextLogger):
 class WandbLogger(_ContextLogger):
     """A logger backed by one W&B run (see :func:`open_logger`)."""
 
-    def __init__(self, run: Any, mode: str) -> None:
+    def __init__(self, run: Any, mode: str, job_type: str | None = None) -> None:
         self._run = run
         self.mode = mode
+        self.job_type = job_type
         self._finished = False
+        run.define_metric(STEP_METRIC)
+        for pattern in STEP_CHARTED:
+            run.define_metric(pattern, step_metric=STEP_METRIC)
+        for name in LOWEST_IS_BEST:
+            run.define_metric(name, step_metric=STEP_METRIC, summary="min")
 
     @property
     def run(self) -> Any:
@@ -141,39 +173,95 @@ class WandbLogger(_ContextLogger):
         return Path(self._run.dir).parent
 
     def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        """Record one row of metrics in the run history."""
-        self._run.log(dict(metrics), step=step)
+        """Record one row of metrics; a ``step`` is logged as ``train/step``, the x axis of
+        the training curves (W&B's own ``_step`` just counts rows)."""
+        row = dict(metrics)
+        if step is not None:
+            row[STEP_METRIC] = step
+        self._run.log(row)
 
     def summary(self, metrics: dict[str, Any]) -> None:
-        """Merge ``metrics`` into the run summary."""
-        self._run.summary.update(dict(metrics))
+        """Merge the numbers and text of ``metrics`` into the run summary."""
+        kept = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
+        self._run.summary.update(kept)
 
     def log_table(
         self, name: str, columns: list[str], rows: list[list[Any]], step: int | None = None
     ) -> None:
-        """Record ``rows`` as a ``wandb.Table`` under ``name``."""
+        """Record ``rows`` as a ``wandb.Table`` under ``name``: a column of numbers stays
+        numeric (sortable, plottable), any other column becomes text."""
         import wandb
 
-        table = wandb.Table(columns=list(columns), data=[list(row) for row in rows])
-        self._run.log({name: table}, step=step)
+        table = wandb.Table(columns=list(columns), data=table_cells(len(columns), rows))
+        row: dict[str, Any] = {name: table}
+        if step is not None:
+            row[STEP_METRIC] = step
+        self._run.log(row)
+
+    def checkpoint(self, path: Path, model: str) -> None:
+        """Log the checkpoint as a ``model`` artifact: the output of a ``train`` run, the
+        input (``use_artifact``) of any other, so W&B's lineage links the two.
+
+        Offline, W&B refuses ``use_artifact``; the run then writes the record that
+        ``use_artifact`` writes online for a new artifact (logged, then used after commit),
+        which ``wandb sync`` replays into the same lineage. That goes through wandb's private
+        ``Run._log_artifact`` (what ``use_artifact`` itself calls), the one private call here.
+        """
+        path = Path(path)
+        if self.mode == "disabled" or not path.is_file():
+            return
+        artifact = checkpoint_artifact(path, model)
+        if self.job_type == TRAIN_JOB:
+            self._run.log_artifact(artifact)
+        elif self.mode == "online":
+            self._run.use_artifact(artifact)
+        else:
+            self._run._log_artifact(artifact, use_after_commit=True)
 
     def finish(self, exit_code: int = 0) -> None:
-        """Finish the run once, recording ``exit_code``."""
+        """Finish the run once, recording ``exit_code``.
+
+        W&B's service may write the run file's last records a moment after this returns;
+        :func:`lab.wandb_reader.read_run` waits for them.
+        """
         if self._finished:
             return
         self._finished = True
         self._run.finish(exit_code=exit_code)
-        # wandb's background process may still be flushing the run file; wait so that the
-        # run directory is complete (readable, copyable) once finish() returns.
-        run_file = self.run_file
-        if run_file is not None and run_file.is_file():
-            from lab.wandb_reader import wait_until_finished
-
-            if not wait_until_finished(run_file, timeout=FINISH_WAIT_SECONDS):
-                log.warning("W&B run file %s was not complete after finishing", run_file)
 
     @property
     def run_file(self) -> Path | None:
         """The run's ``run-<id>.wandb`` file (read it with ``lab.wandb_reader``), or None."""
         offline_dir = self.offline_dir
         return None if offline_dir is None else offline_dir / f"run-{self._run.id}.wandb"
+
+
+def table_cells(width: int, rows: list[list[Any]]) -> list[list[Any]]:
+    """``rows`` with each column made one type: numbers when every value of the column is an
+    int or float (or None; an infinite or NaN float becomes None, which JSON cannot hold),
+    else text (lists and dicts as JSON)."""
+    rows = [list(row) for row in rows]
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"table row has {len(row)} cells, the table has {width} columns")
+    for j in range(width):
+        numeric = all(_numeric(row[j]) or row[j] is None for row in rows)
+        for row in rows:
+            row[j] = _number(row[j]) if numeric else _text(row[j])
+    return rows
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: int | float | None) -> int | float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
