@@ -14,7 +14,9 @@ One job per module: ``runs`` finds and loads run directories (``duplicates`` dro
 ``pooling`` decides what may share a cell, ``pivot`` and ``tables`` build the pivot and runs
 tables, ``baseline`` and ``significance`` run paired bootstrap tests from ``predictions``,
 ``render`` formats tables as Markdown/LaTeX, ``plot`` draws the figure, ``write`` writes the
-files and ``export`` writes a run's texts for the sacreBLEU command line.
+files and ``export`` writes a run's texts for the sacreBLEU command line. ``html`` writes the
+same report as one self-contained page (``lab report --html``), with a two-run drill-down built
+from ``sentences``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from lab.errors import LabError
 from lab.io import atomic_write, atomic_write_text
@@ -138,8 +139,9 @@ def _runs_table(df: pd.DataFrame, metric: str) -> Table:
     return Table(runs, values, caption, counts=count_columns(runs, values))
 
 
-def write_files(df: pd.DataFrame, out: Path, spec: ReportSpec) -> list[Path]:
-    """The files of ``write_report``, with the options already gathered in ``spec``."""
+def build_report(df: pd.DataFrame, spec: ReportSpec) -> tuple[dict[str, Table], Figure | None]:
+    """The report's tables (``pivot``, ``runs``, with a baseline ``tests``) and its figure
+    (with ``spec.x``), built and checked but not written."""
     check_not_empty(df)
     row_keys, col_keys, hue_keys = spec.keys(df)
     baseline = Baseline.parse(spec.baseline) if spec.baseline else None
@@ -152,6 +154,12 @@ def write_files(df: pd.DataFrame, out: Path, spec: ReportSpec) -> list[Path]:
     }
     if tests is not None:
         tables["tests"] = tests_table(tests)
+    return tables, fig
+
+
+def write_files(df: pd.DataFrame, out: Path, spec: ReportSpec) -> list[Path]:
+    """The files of ``write_report``, with the options already gathered in ``spec``."""
+    tables, fig = build_report(df, spec)
     written = []
     for kind, table in tables.items():
         written += _write_table(table, out, f"{spec.name}_{kind}")

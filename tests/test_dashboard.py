@@ -1,0 +1,282 @@
+"""``lab report --html``: one self-contained page, checked as a file and in a real browser.
+
+The runs are synthetic run directories with the files ``lab run`` writes (``results.json`` and
+``predictions.jsonl`` with sources, references, hypotheses and log-probs), so the page builds
+in a second. The browser test drives the system's Chromium (Debian's ``chromium`` package)
+through Playwright, never a downloaded browser; it skips only when no Chromium is installed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sacrebleu import sentence_bleu, sentence_chrf
+
+from lab.cli import main
+
+SENTENCES = [  # (source, reference)
+    ("Ein Mann fährt Fahrrad.", "A man is riding a bike."),
+    ("Zwei Hunde spielen im Schnee.", "Two dogs are playing in the snow."),
+    ("Eine Frau liest ein Buch.", "A woman is reading a book."),
+    ("Kinder spielen Fußball im Park.", "Children are playing soccer in the park."),
+    ("Ein Mann mit Hut.", "A man in a hat."),
+    ("Eine Katze schläft auf dem Sofa.", "A cat is sleeping on the sofa."),
+    ("Ein Vogel fliegt.", "A bird is flying."),
+]
+GREEDY = [
+    "A man rides a bike.",
+    "Two dogs play in snow.",
+    "A woman is reading a book.",
+    "Kids play football.",
+    "A man in a hat.",
+    "A cat sleeps.",
+]
+BEAM = [  # one sentence more than GREEDY; one hypothesis that looks like markup
+    "A man is riding a bike.",
+    "Two dogs are playing in the snow.",
+    "A woman is reading a book.",
+    "Children play football in a park.",
+    "A man with a hat.",
+    "A cat is sleeping </script><b>on</b> the sofa.",
+    "A bird flies.",
+]
+RUNS = {  # name -> (model, search, beam size, BLEU, hypotheses; None: no predictions)
+    "greedy": ("transformer", "greedy", 1, 34.0, GREEDY),
+    "beam": ("transformer", "beam", 5, 36.5, BEAM),
+    "lstm_greedy": ("lstm", "greedy", 1, 30.0, [h.lower() for h in GREEDY]),
+    "lstm_beam": ("lstm", "beam", 5, 31.0, [h.lower() for h in BEAM]),
+    "lstm_sample": ("lstm", "sample", None, 20.0, None),  # no beam: not in the plot
+}
+
+
+def _write_run(root: Path, name: str) -> None:
+    model, search, beam, bleu, hyps = RUNS[name]
+    run_dir = root / name
+    (run_dir / ".hydra").mkdir(parents=True)
+    config = {
+        "task": {"name": "multi30k", "src": "de", "tgt": "en"},
+        "model": {"name": model, "d_model": 256 if model == "transformer" else 512},
+        "search": {"name": search, "max_len_a": 1.5} | ({"beam_size": beam} if beam else {}),
+        "seed": 0,
+        "experiment_name": "dashboard_test",
+    }
+    results = {
+        "status": "completed",
+        "task": "multi30k",
+        "model": model,
+        "search": search,
+        "split": "test_2016_flickr",
+        "config": config,
+        "metrics": {"bleu": bleu, "chrf": bleu + 20, "len_ratio": 0.9 + (beam or 0) / 100},
+        "n_examples": len(SENTENCES),
+        "seconds": 1.0 + (beam or 0),
+    }
+    (run_dir / ".hydra" / "config.yaml").write_text("seed: 0\n", encoding="utf-8")
+    if hyps is not None:
+        rows = [
+            {"id": f"test-{i}", "src": src, "ref": ref, "hyp": hyp, "logprob": -1.5 * (i + 1)}
+            for i, ((src, ref), hyp) in enumerate(zip(SENTENCES, hyps, strict=False))
+        ]
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        (run_dir / "predictions.jsonl").write_text(text, encoding="utf-8")
+    (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dashboard") / "sweep"
+    for name in RUNS:
+        _write_run(root, name)
+    return root
+
+
+def _build(sweep: Path, out: Path, *extra: str) -> Path:
+    args = ["report", str(sweep), "--html", "--out", str(out), "--metric", "bleu,chrf"]
+    main([*args, "--x", "search.beam_size", "--hue", "model", "--name", "dash", *extra])
+    return out / "dash.html"
+
+
+@pytest.fixture(scope="module")
+def page_file(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(sweep, tmp_path_factory.mktemp("page"))
+
+
+def _data(page: Path) -> dict:
+    text = page.read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="lab-data">(.*?)</script>', text, re.S)
+    assert found, "no embedded data"
+    return json.loads(found.group(1))
+
+
+def _expected_order(score=sentence_bleu) -> list[str]:
+    """Sentence ids of greedy (A) vs beam (B), sorted by B - A (rounded as the page rounds)."""
+    deltas = []
+    for i, ((_, ref), a) in enumerate(zip(SENTENCES, GREEDY, strict=False)):
+        sa = round(score(a, [ref]).score, 2)
+        sb = round(score(BEAM[i], [ref]).score, 2)
+        deltas.append((-(sb - sa), i))
+    return [f"test-{i}" for _, i in sorted(deltas)]
+
+
+# --- the file --------------------------------------------------------------------------------
+def test_html_is_one_self_contained_file(page_file: Path):
+    assert sorted(p.name for p in page_file.parent.iterdir()) == ["dash.html"]
+    text = page_file.read_text(encoding="utf-8")
+    assert "<script src" not in text and "<link" not in text and "@import" not in text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), "an external reference"
+    assert text.count("<svg") == 2  # one plot per metric, inline
+    assert text.count("<table class='pivot'>") == 2 and "<table class='runs'>" in text
+
+
+def test_sentences_are_embedded_once_and_scored_with_sacrebleu(page_file: Path):
+    data = _data(page_file)
+    assert len(data["sentences"]["id"]) == len(SENTENCES)  # shared by all runs, not per run
+    runs = {r["name"]: r for r in data["runs"]}
+    assert set(runs) == set(RUNS)
+    assert "no predictions.jsonl" in runs["lstm_sample"]["missing"]
+    beam = runs["beam"]["sentences"]
+    assert beam["hyp"][5] == BEAM[5]  # markup survives as text, without ending the script
+    for k, i in enumerate(beam["idx"]):
+        ref = data["sentences"]["ref"][i]
+        assert beam["bleu"][k] == round(sentence_bleu(beam["hyp"][k], ref).score, 2)
+        assert beam["chrf"][k] == round(sentence_chrf(beam["hyp"][k], ref).score, 2)
+    assert runs["greedy"]["sentences"]["logprob"][:2] == [-1.5, -3.0]
+
+
+def test_max_sentences_caps_what_each_run_embeds(sweep: Path, tmp_path: Path):
+    data = _data(_build(sweep, tmp_path, "--max-sentences", "2"))
+    beam = next(r for r in data["runs"] if r["name"] == "beam")["sentences"]
+    assert len(beam["hyp"]) == 2 and beam["total"] == len(BEAM)
+    assert len(data["sentences"]["id"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--html"], "--html needs run or sweep directories"),
+        (["report", "EMPTY", "--html"], "no completed runs"),
+        (["report", "SWEEP", "--html", "--metric", "bleu,nope"], "unknown metric 'nope'"),
+    ],
+)
+def test_user_errors_are_one_line(args, message, sweep, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    paths = {"EMPTY": str(tmp_path / "empty"), "SWEEP": str(sweep)}
+    with pytest.raises(SystemExit) as exc:
+        main([paths.get(a, a) for a in args] + ["--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+# --- the page in a browser -------------------------------------------------------------------
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no Chromium binary (install Debian's chromium package: apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _run_row(page, name: str):
+    cell = page.locator("td:nth-child(3)", has_text=re.compile(f"^{name}$"))
+    return page.locator("table.runs tbody tr").filter(has=cell)
+
+
+def _column(page, header: str) -> list[str]:
+    index = page.locator("table.runs thead th").all_inner_texts()
+    col = [re.sub(r"\W+$", "", h).strip() for h in index].index(header)
+    cells = page.locator(f"table.runs tbody tr:visible td:nth-child({col + 1})")
+    return [c.get_attribute("data-v") or "" for c in cells.all()]
+
+
+def test_dashboard_in_chromium(browser, page_file: Path, tmp_path: Path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file:") else None)
+    page.goto(page_file.as_uri())
+
+    # the pivots and the plots render
+    assert page.locator("table.pivot").count() == 2
+    pivot = page.locator("table.pivot").first
+    assert pivot.locator("tbody tr").count() == 2  # lstm, transformer
+    assert "36.50" in pivot.inner_text()
+    plots = page.locator("figure.plot svg")
+    assert plots.count() == 2
+    box = plots.first.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 150
+    assert plots.first.locator("text", has_text="search.beam_size").count() >= 1
+
+    # the runs table sorts by a column and filters by words
+    assert page.locator("table.runs tbody tr").count() == len(RUNS)
+    header = page.locator("table.runs thead th", has_text=re.compile(r"^bleu"))
+    header.click()
+    assert [float(v) for v in _column(page, "bleu")] == sorted(r[3] for r in RUNS.values())
+    header.click()
+    assert [float(v) for v in _column(page, "bleu")] == sorted(
+        (r[3] for r in RUNS.values()), reverse=True
+    )
+    page.fill("#run-filter", "lstm beam")
+    assert page.locator("table.runs tbody tr:visible").count() == 1
+    assert page.inner_text("#run-count") == "1 of 5 runs shown"
+    page.fill("#run-filter", "")
+    assert page.locator("table.runs tbody tr:visible").count() == len(RUNS)
+    no_preds = _run_row(page, "lstm_sample").locator("input.pick-a")
+    assert no_preds.is_disabled() and "no predictions.jsonl" in no_preds.get_attribute("title")
+
+    # pick a pair in the runs table: the drill-down lists shared sentences by B - A
+    _run_row(page, "greedy").locator("input.pick-a").check()
+    _run_row(page, "beam").locator("input.pick-b").check()
+    rows = page.locator("#compare tbody tr")
+    assert rows.count() == len(GREEDY)  # the sentence that only beam has is not shared
+    ids = page.locator("#compare tbody tr td:nth-child(2)").all_inner_texts()
+    deltas = [float(r.get_attribute("data-delta")) for r in rows.all()]
+    assert deltas == sorted(deltas, reverse=True)
+    assert ids == _expected_order()
+    first = rows.first.locator("td").all_inner_texts()
+    i = int(ids[0].split("-")[1])
+    assert first[3:7] == [SENTENCES[i][0], SENTENCES[i][1], GREEDY[i], BEAM[i]]
+    assert "6 shared sentences" in page.inner_text("#compare-summary")
+    markup = page.locator("#compare tbody td.hyp-b", has_text="</script>")
+    assert markup.count() == 1 and markup.locator("b").count() == 0  # shown as text
+
+    page.select_option("#order", "asc")
+    deltas = [float(r.get_attribute("data-delta")) for r in rows.all()]
+    assert deltas == sorted(deltas)
+    page.select_option("#order", "desc")
+    page.select_option("#score", "chrf")
+    assert page.locator("#compare tbody tr td:nth-child(2)").all_inner_texts() == (
+        _expected_order(sentence_chrf)
+    )
+    page.check("#hide-same")
+    assert rows.count() == len(GREEDY) - 1  # sentence 2 is the same in both
+
+    # a screenshot that is not blank
+    from PIL import Image
+
+    png = page.screenshot(full_page=False)
+    (tmp_path / "dashboard.png").write_bytes(png)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (1400, 1000)
+    assert len(image.getcolors(maxcolors=1 << 20) or []) > 50
+    assert errors == [] and outside == []
+    page.close()
