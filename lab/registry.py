@@ -2,8 +2,10 @@
 
 A plugin registers itself with ``@REGISTRY.register("name")`` in its own module (imported by
 the package ``__init__``); an installed package adds plugins through the entry-point group
-``lab.<kind>`` (e.g. ``[project.entry-points."lab.model"] mymodel = "pkg.mod:MyModel"``).
-Unknown names fail with the valid names and a "did you mean".
+``lab.<kind>`` (e.g. ``[project.entry-points."lab.model"] mymodel = "pkg.mod:MyModel"``),
+loaded the first time a registry is asked for a name. Unknown names fail with the valid names
+and a "did you mean"; a plug-in whose import fails is an error only when it is asked for, so
+that one broken package does not break every run.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Registry(Generic[T]):
         self.group = f"lab.{kind}"
         self._entries: dict[str, Entry[T]] = {}
         self._entry_points_loaded = False
+        self._broken: dict[str, str] = {}  # entry-point name -> why it failed to load
 
     def register(self, name: str, description: str | None = None) -> Callable[[T], T]:
         """Decorator: register ``obj`` under ``name`` (description: its docstring's first line)."""
@@ -62,9 +65,19 @@ class Registry(Generic[T]):
             return
         self._entry_points_loaded = True
         for ep in entry_points(group=self.group):
-            if ep.name not in self._entries:
+            if ep.name in self._entries:
+                continue
+            try:
                 obj = ep.load()
-                self._entries[ep.name] = Entry(ep.name, obj, _first_doc_line(obj))
+            except Exception as e:  # noqa: BLE001 - one broken package must not break the others
+                package = f"the package {ep.dist.name}" if ep.dist is not None else "its package"
+                why = f"{type(e).__name__}: {' '.join(str(e).split())}"
+                self._broken[ep.name] = (
+                    f"{self.kind} '{ep.name}' ({ep.value}, from {package}) failed to load: "
+                    f"{why}; fix or reinstall that package."
+                )
+                continue
+            self._entries[ep.name] = Entry(ep.name, obj, _first_doc_line(obj))
 
     def names(self) -> list[str]:
         self._load_entry_points()
@@ -80,6 +93,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         self._load_entry_points()
+        if name in self._broken:
+            raise LabError(self._broken[name])
         if name not in self._entries:
             raise UnknownPluginError(unknown_name_message(self.kind, name, self.names()))
         return self._entries[name].obj

@@ -1,0 +1,2 @@
+"""The package's Hydra configs (``search/capped_greedy.yaml``), on the search path through
+``hydra_plugins.lab_example_search``."""
