@@ -14,6 +14,7 @@ import torch
 
 from lab.errors import LabError
 from lab.models.copy import check_copy_option
+from lab.models.quantize import check_quantize
 from lab.registry import check_type
 from lab.train import TrainSettings
 
@@ -37,6 +38,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     device = str(config.get("device", "auto"))
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LabError(f"device={device} but torch sees no CUDA device; use device=cpu or auto.")
+    check_quantize(model.get("quantize"), device)
 
 
 def check_count(key: str, value: Any, minimum: int, allow_none: bool = False) -> None:

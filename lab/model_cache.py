@@ -91,10 +91,15 @@ def locate_model(cfg: DictConfig, task: Task, cache_dir: Path, device: torch.dev
     return ModelSource("cache", name, args, tokenizer, path)
 
 
+# model keys that choose how a trained model decodes, not what is trained: no part of the
+# cache key or of the constructor's arguments
+DECODE_ONLY = ("name", "quantize")
+
+
 def model_options(cfg: DictConfig) -> dict[str, Any]:
     opts = OmegaConf.to_container(cfg.model, resolve=True)
     assert isinstance(opts, dict)
-    return {k: v for k, v in opts.items() if k != "name"}
+    return {k: v for k, v in opts.items() if k not in DECODE_ONLY}
 
 
 def train_or_load(
