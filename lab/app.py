@@ -4,23 +4,35 @@ In a sweep, a job's failure (a ``LabError`` or a bug) is the job's, not the swee
 prints its error, leaves ``results.json`` with status ``failed`` and its outcome in
 ``<run dir>/job.json``, and the sweep goes on; ``lab.callbacks.SweepSummary`` ends the sweep
 with a summary line and a non-zero exit status when any job failed.
+
+SIGINT (Ctrl-C) or SIGTERM (``kill``, a scheduler's preemption) stops the job with one line
+that says what to do (``interrupted at step N; saved at step N; rerun the same command to
+resume``), leaves ``results.json`` with status ``interrupted`` and exits with status 130 or 143;
+a sweep on the basic launcher stops there too, and its rerun redoes that job.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import hydra
 from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_original_cwd, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from lab.errors import LabError
-from lab.results import JOB, LOCK, SWEEP_ENV, read_results, write_json
+from lab.results import JOB, LOCK, SWEEP_ENV, Interrupted, read_results, write_json
 
 
 def config_dir() -> Path:
@@ -29,9 +41,9 @@ def config_dir() -> Path:
     In an installed wheel it is ``lab/conf`` (pyproject.toml maps the top-level ``conf/`` into
     the package); in a source checkout, editable installs included, it is that top-level
     ``conf/`` itself, the one place the configs are edited. A real directory rather than
-    ``pkg://lab.conf``, because ``lab.overrides`` reads the YAML files to check overrides and an
-    editable install does not map ``lab.conf``. The packaged copy is returned when neither has a
-    ``config.yaml``, so that the error names the place an install should have them.
+    ``pkg://lab.conf``, because an editable install does not map ``lab.conf``. The packaged
+    copy is returned when neither has a ``config.yaml``, so that the error names the place an
+    install should have them.
     """
     package = Path(__file__).resolve().parent
     packaged, checkout = package / "conf", package.parent
@@ -73,17 +85,66 @@ def _group_and_launcher() -> tuple[str | None, str]:
     return group, launcher
 
 
+PATH_KEYS = ("data_dir", "cache_dir", "checkpoint")
+
+
+def launch_relative_paths(cfg: DictConfig) -> None:
+    """With ``hydra.job.chdir=true`` a job runs inside its run directory; a relative
+    ``data_dir``, ``cache_dir`` or ``checkpoint`` still names a path under the directory that
+    ``lab run`` was started in (Hydra's ``to_absolute_path``). Without it nothing changes."""
+    if Path.cwd() == Path(get_original_cwd()):
+        return
+    for key in PATH_KEYS:
+        value = cfg.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            cfg[key] = to_absolute_path(value)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` in it.
+
+    Python's own SIGTERM ends the process on the spot, leaving a run directory with no
+    ``results.json``; an exception unwinds instead, so the run records status ``interrupted``,
+    a training saves its state (``lab.train``) and locks are released. A signal that was
+    ignored when the process started (``nohup``, a background job of a script) stays ignored,
+    and only the main thread can set handlers: elsewhere nothing changes.
+    """
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if handler is not signal.SIG_IGN:
+                signal.signal(signum, _raise_interrupted)
+                previous[signum] = signal.SIG_DFL if handler is None else handler
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     import lab  # noqa: F401  (registers the plugins)
     from lab.pipeline import run
 
+    launch_relative_paths(cfg)
     group, launcher = _group_and_launcher()
     group = cfg.logger.get("group") or cfg.get("experiment_name") or group
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     sweep = os.environ.get(SWEEP_ENV) if str(HydraConfig.get().mode) == "RunMode.MULTIRUN" else None
     try:
-        value = run(cfg, run_dir, group, launcher)
+        with signals_interrupt():
+            value = run(cfg, run_dir, group, launcher)
+    except KeyboardInterrupt as e:  # one line, never a traceback; the shell's exit status
+        stop = Interrupted.of(e)
+        print(stop, file=sys.stderr, flush=True)
+        raise SystemExit(stop.exit_status) from None
     except Exception as e:  # noqa: BLE001 - a sweep records every job's failure and goes on
         message = str(e) if isinstance(e, LabError) else f"{type(e).__name__}: {e}"
         if sweep is None:  # a single run: one line for a user error, the traceback for a bug

@@ -60,21 +60,22 @@ def decode_pairs(
     cost = Cost()
     wants = set(getattr(search, "inputs", ()))
     started = time.perf_counter()
-    # on a terminal only (disable=None): logs and captured stderr stay free of bar redraws
-    bar = tqdm(total=len(pairs), desc="decode", unit="sent", disable=None, leave=False)
-    for batch in sentence_batches(pairs, batch_size):
-        src, lengths = pad([p.src for p in batch])
-        extra: dict[str, Any] = {}
-        if "keys" in wants:
-            extra["keys"] = [p.index if keys is None else keys[p.index] for p in batch]
-        if "detokenize" in wants:
-            extra["detokenize"] = detokenize
-        res = search(model, src.to(device), lengths.to(device), **extra)
-        cost.add(res.cost)
-        for p, nbest in zip(batch, res.nbest, strict=True):
-            out[p.index] = nbest
-        bar.update(len(batch))
-    bar.close()
+    # on a terminal only (disable=None): logs and captured stderr stay free of bar redraws;
+    # sentences per second ("sent/s"); closed even when interrupted, so that the line that
+    # says so is not written onto the bar, then wiped with it
+    with tqdm(total=len(pairs), desc="decode", unit="sent", disable=None, leave=False) as bar:
+        for batch in sentence_batches(pairs, batch_size):
+            src, lengths = pad([p.src for p in batch])
+            extra: dict[str, Any] = {}
+            if "keys" in wants:
+                extra["keys"] = [p.index if keys is None else keys[p.index] for p in batch]
+            if "detokenize" in wants:
+                extra["detokenize"] = detokenize
+            res = search(model, src.to(device), lengths.to(device), **extra)
+            cost.add(res.cost)
+            for p, nbest in zip(batch, res.nbest, strict=True):
+                out[p.index] = nbest
+            bar.update(len(batch))
     return out, cost, time.perf_counter() - started
 
 

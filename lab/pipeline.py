@@ -21,8 +21,17 @@ from lab.evaluate import Evaluation, evaluate
 from lab.io import check_writable
 from lab.loggers import open_logger
 from lab.model_cache import ModelSource, locate_model
+from lab.models.quantize import quantize
 from lab.registry import SEARCHES, TASKS
-from lab.results import LOCK, PREDICTIONS, RESULTS, read_results, write_json, write_jsonl
+from lab.results import (
+    LOCK,
+    PREDICTIONS,
+    RESULTS,
+    Interrupted,
+    read_results,
+    write_json,
+    write_jsonl,
+)
 from lab.tasks.base import Example, Task
 
 VOLATILE_KEYS = ("force", "cache_dir", "data_dir", "logger", "threads")  # do not change results
@@ -80,7 +89,7 @@ def _run(
     started = time.time()
     data_dir, cache_dir = resolve_dirs(cfg)
     check_writable(cache_dir, "cache directory", "cache_dir")
-    device = setup_torch(cfg, launcher)
+    device = setup_torch(cfg)
     search = SEARCHES.build(cfg.search.name, **options(cfg.search))  # fails before training
     task = TASKS.build(
         cfg.task.name, data_dir=data_dir, cache_dir=cache_dir, **options(cfg.task, "tokenizer")
@@ -93,24 +102,27 @@ def _run(
         run_dir=run_dir,
         name=name,
         group=group,
-        job_type="train-eval" if source.trains else "eval",
+        job_type="train" if source.trains else "decode",
         tags=[cfg.task.name, source.name, cfg.search.name],
         config=config,
     ) as lg:
         model, meta = source.obtain(cfg, task, device, lg.log)
+        model = quantize(model, cfg.model.get("quantize"))
+        lg.checkpoint(source.path, source.name)  # W&B lineage: the checkpoint decoded
         pairs = encode_examples(examples, source.tokenizer)
         save_nbest = bool(cfg.eval.save_nbest) or getattr(search, "nbest", 1) > 1
-        result = evaluate(
-            model, search, examples, pairs, source.tokenizer, task.default_metrics,
-            cfg.eval.batch_size, device, save_nbest=save_nbest,
-        )  # fmt: skip
+        with interrupted_while("decoding"):
+            result = evaluate(
+                model, search, examples, pairs, source.tokenizer, task.default_metrics,
+                cfg.eval.batch_size, device, save_nbest=save_nbest,
+            )  # fmt: skip
         value = objective(cfg, result.metrics)
         settings = getattr(search, "settings", None)  # a preset's resolved knobs
         record(
             run_dir, cfg, config, split, source, meta, result, value, time.time() - started,
             settings,
         )  # fmt: skip
-        lg.summary({k: v for k, v in result.metrics.items() if isinstance(v, int | float)})
+        lg.summary(result.metrics)  # numbers and text (metric signatures)
         log_predictions(lg, result, int(cfg.logger.get("log_predictions", 0) or 0))
     summary = ", ".join(
         f"{k}={result.metrics[k]:.2f}"
@@ -138,6 +150,17 @@ def recorded_failure(run_dir: Path, config: dict[str, Any]) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def interrupted_while(what: str) -> Iterator[None]:
+    """Say in an interruption's one line what the block was doing: nothing of it is kept, so
+    a rerun does it again (training says more: it resumes, see ``lab.train``)."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        stop = Interrupted.of(e)
+        raise Interrupted(stop.signum, f"interrupted while {what}; rerun the same command") from e
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "decoding-lab"
@@ -149,16 +172,28 @@ def resolve_dirs(cfg: DictConfig) -> tuple[Path, Path]:
     return data, cache
 
 
-def setup_torch(cfg: DictConfig, launcher: str) -> torch.device:
-    """Set the torch thread count (one per job under parallel launchers) and pick the device."""
-    threads = cfg.threads
-    if not threads and launcher != "basic":  # parallel jobs: one thread each, or SLURM's share
-        threads = int(os.environ.get("SLURM_CPUS_PER_TASK") or 1)
-    if threads:
-        torch.set_num_threads(int(threads))
+def setup_torch(cfg: DictConfig) -> torch.device:
+    """Set the torch thread count (``threads``, else ``default_threads()``, under every
+    launcher) and pick the device."""
+    torch.set_num_threads(int(cfg.threads) or default_threads())
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
+
+
+def default_threads() -> int:
+    """The torch threads of a job that does not set ``threads``: SLURM's CPUs for the task
+    where SLURM allocated them, else one.
+
+    torch's own default (one thread per core) spins threads on every core whether or not
+    they are free: on 2 cores busy with other work (load 3-6), a training step of the
+    quickstart model took 0.5-1.3 s with 1 thread and 1.7-8.3 s with 2 (the default
+    Transformer: 3.7 s and 7.6 s), and decoding was ~50x slower in ``reports/throughput/``.
+    A count read from the load would be no better: the thread count is part of the
+    checkpoint cache key (``lab.model_cache``), so it must not change with what else the
+    machine is doing.
+    """
+    return int(os.environ.get("SLURM_CPUS_PER_TASK") or 1)
 
 
 def options(node: DictConfig, *drop: str) -> dict[str, Any]:
@@ -243,4 +278,4 @@ def log_predictions(lg: Any, result: Evaluation, n: int) -> None:
     rows = result.predictions[:n]
     if rows:
         cols = ["id", "src", "ref", "hyp", "logprob", "length"]
-        lg.log_table("predictions", cols, [[str(r[c]) for c in cols] for r in rows])
+        lg.log_table("predictions", cols, [[r[c] for c in cols] for r in rows])

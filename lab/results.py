@@ -1,13 +1,15 @@
 """Run results, the lab's database: the files in each run's own directory, written and read.
 
 ``predictions.jsonl`` first, ``results.json`` last, each atomically: a directory without a
-``results.json`` whose status is ``completed`` is a run that did not finish. Both files are
-strict JSON (no NaN or infinity): a number that is not finite is an error, never a result.
+``results.json`` whose status is ``completed`` is a run that did not finish (status ``failed``
+or ``interrupted`` says why it stopped). Both files are strict JSON (no NaN or infinity): a
+number that is not finite is an error, never a result.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,29 @@ PREDICTIONS = "predictions.jsonl"
 LOCK = ".lock"  # held by the run writing the directory
 JOB = "job.json"  # a sweep job's outcome: {"sweep": id, "status": ..., "error": ...}
 SWEEP_ENV = "LAB_SWEEP_ID"  # set by lab.callbacks.SweepSummary for the jobs of one sweep
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run; the run directory records status ``interrupted``.
+
+    A ``KeyboardInterrupt``, so that no ``except Exception`` on the way up swallows it. Its
+    text is the one line the console gets and ``results.json`` keeps as ``error`` (training
+    names the step it stopped at and the step its resumable state holds); ``exit_status`` is
+    the shell's convention for a process ended by a signal, 128 + its number (130, 143).
+    """
+
+    def __init__(self, signum: int, message: str = "interrupted; rerun the same command") -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    @classmethod
+    def of(cls, e: KeyboardInterrupt) -> Interrupted:
+        """``e`` as an ``Interrupted``: a plain ``KeyboardInterrupt`` is Python's SIGINT."""
+        return e if isinstance(e, Interrupted) else cls(signal.SIGINT)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -1,6 +1,10 @@
 """Training with teacher forcing, resumable: ``state.pt`` (saved every ``train.save_every``
 steps in the checkpoint directory) lets an interrupted training resume where it was.
 
+SIGINT or SIGTERM during training stops it at the end of the current step, after saving the
+state of that step, with ``interrupted at step N; saved at step N; rerun the same command to
+resume``; a second signal stops it at once (the state then is the last one saved).
+
 Which checkpoint directory, and whether to train at all, is ``lab.model_cache``'s business.
 """
 
@@ -8,10 +12,14 @@ from __future__ import annotations
 
 import math
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -22,6 +30,7 @@ from lab.checkpoint import atomic_torch_save
 from lab.data import Pair, pad, token_batches
 from lab.errors import LabError
 from lab.models.base import DecoderModel, count_parameters, shift_right
+from lab.results import Interrupted
 
 LogFn = Callable[[dict[str, float], int], None]
 # what a resumable training state must hold ("seconds" is optional: older states lack it)
@@ -117,6 +126,8 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_validations = 0
         self.seconds_before, self.started = 0.0, time.time()  # training time of earlier runs
+        self.saved_step: int | None = None  # the step state.pt holds, once there is one
+        self.pending_signal: int | None = None  # SIGINT/SIGTERM received, acted on after a step
 
     def _seconds(self) -> float:
         """Training wall time so far, over every run that resumed this training."""
@@ -139,6 +150,7 @@ class Trainer:
             },
             self.ckpt_dir / "state.pt",
         )
+        self.saved_step = self.step
 
     def _resume(self) -> None:
         """Continue from ``state.pt`` if there is one. A state that cannot be read (corrupt,
@@ -169,6 +181,7 @@ class Trainer:
         self.seconds_before = float(st.get("seconds", 0.0))  # states saved before it: unknown
         torch.set_rng_state(st["rng"])
         random.setstate(st["py_rng"])
+        self.saved_step = self.step
         print(f"resuming training at step {self.step} (epoch {self.epoch + 1})", flush=True)
 
     def _done(self) -> bool:
@@ -195,18 +208,104 @@ class Trainer:
         else:
             self.bad_validations += 1
 
+    def _batches(self) -> list[list[Pair]]:
+        """The batches of the current epoch, in this epoch's order."""
+        seed = self.seed * 1000 + self.epoch + 1
+        return token_batches(self.train_pairs, self.s.batch_tokens, seed=seed)
+
+    def _planned_steps(self, per_epoch: int) -> int:
+        """The step training ends at if it runs to its limits: ``max_steps``, or the epochs
+        left at ``per_epoch`` batches each (every epoch has as many: batches depend on lengths
+        only), whichever comes first; ``patience`` may stop it sooner."""
+        s, limits = self.s, []
+        if s.max_steps > 0:
+            limits.append(s.max_steps)
+        if s.max_epochs > 0:
+            limits.append(self.step - self.batch_in_epoch + per_epoch * (s.max_epochs - self.epoch))
+        return max(min(limits), self.step)
+
+    def _interrupted(self, signum: int) -> Interrupted:
+        if self.saved_step is None:
+            return Interrupted(
+                signum,
+                f"interrupted at step {self.step}; no training state saved yet; "
+                "rerun the same command to start over",
+            )
+        return Interrupted(
+            signum,
+            f"interrupted at step {self.step}; saved at step {self.saved_step}; "
+            "rerun the same command to resume",
+        )
+
+    def _stop_if_signalled(self) -> None:
+        """After a step: on a pending SIGINT/SIGTERM, save this step's state and stop."""
+        if self.pending_signal is not None:
+            if self.saved_step != self.step:
+                self._save_state()
+            raise self._interrupted(self.pending_signal)
+
+    @contextmanager
+    def _signals_deferred(self) -> Iterator[None]:
+        """SIGINT and SIGTERM wait for the end of the step (``_stop_if_signalled``): an
+        exception in the middle of ``opt.step()`` would leave weights half updated, and the
+        state saved then would not resume bit for bit. A second signal stops at once. Signals
+        ignored by the process and threads other than the main one keep their handling."""
+        previous: dict[int, Any] = {}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if self.pending_signal is not None:
+                raise self._interrupted(signum)
+            self.pending_signal = signum
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(signum)
+                if handler is not signal.SIG_IGN:
+                    signal.signal(signum, on_signal)
+                    previous[signum] = signal.SIG_DFL if handler is None else handler
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
     def run(self) -> dict[str, Any]:
         torch.manual_seed(self.seed)
         random.seed(self.seed)
         self._resume()
         self.model.train()
-        s, self.started = self.s, time.time()
-        total = s.max_steps if s.max_steps > 0 else None
-        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", mininterval=10)
+        self.started = time.time()
+        batches = self._batches()
+        with (
+            self._signals_deferred(),
+            tqdm(
+                total=self._planned_steps(len(batches)),
+                initial=self.step,
+                desc="train",
+                unit="step",
+                mininterval=10,
+            ) as bar,
+        ):
+            self._train(batches, bar)
+        self._stop_if_signalled()  # a signal in the last step's last moments
+        if self.valid_pairs and (not self.best_state or self.best.get("step") != self.step):
+            self._validate()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        return {
+            "steps": self.step,
+            "epochs": self.epoch,
+            "best": self.best,
+            "params": count_parameters(self.model),
+            "train_seconds": self._seconds(),
+        }
+
+    def _train(self, batches: list[list[Pair]], bar: tqdm) -> None:
+        """Step until done, starting with the current epoch's ``batches``; the bar's total
+        is the planned end (``_planned_steps``), which tqdm turns into an ETA."""
+        s = self.s
         while not self._done():
-            batches = token_batches(
-                self.train_pairs, s.batch_tokens, seed=self.seed * 1000 + self.epoch + 1
-            )
             for batch in batches[self.batch_in_epoch :]:
                 for group in self.opt.param_groups:
                     group["lr"] = lr_at(self.step, s)
@@ -233,22 +332,13 @@ class Trainer:
                     self._validate()
                 if s.save_every and self.step % s.save_every == 0:
                     self._save_state()
+                self._stop_if_signalled()
                 if self._done():
                     break
             else:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 self._validate()
                 self._save_state()
-        bar.close()
-        if self.valid_pairs and (not self.best_state or self.best.get("step") != self.step):
-            self._validate()
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        self.model.eval()
-        return {
-            "steps": self.step,
-            "epochs": self.epoch,
-            "best": self.best,
-            "params": count_parameters(self.model),
-            "train_seconds": self._seconds(),
-        }
+                self._stop_if_signalled()
+                batches = self._batches()
+                bar.total = self._planned_steps(len(batches))
