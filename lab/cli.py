@@ -1,5 +1,5 @@
 """The ``lab`` command: ``run`` (Hydra), ``list``, ``report``, ``analyze``, ``best``, ``bench``,
-``throughput``, ``toolkits``.
+``throughput``, ``toolkits``, ``ct2``.
 
 Each command imports its module when it runs, so that ``lab --help`` and ``lab list`` stay fast.
 """
@@ -7,6 +7,8 @@ Each command imports its module when it runs, so that ``lab --help`` and ``lab l
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import warnings
 
@@ -23,6 +25,7 @@ commands:
   bench [--quick]      speed of search against the model's own forward passes
   throughput [--out D] wall time of one decode sweep under each Hydra launcher
   toolkits RUN_DIRS    one model under each toolkit's beam preset: BLEU, lengths, differing outputs
+  ct2 RUN_DIR          the run's beam search again, in the lab and in CTranslate2: identity, time
 """
 
 
@@ -73,6 +76,18 @@ def _report_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="instead of a report: write RUN_DIR's hyp.txt and ref.txt for the sacrebleu CLI",
     )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="instead of the files: one self-contained page, <out>/<name>.html, with the pivots "
+        "and plots of each --metric (comma-separated), the runs and a two-run drill-down",
+    )
+    p.add_argument(
+        "--max-sentences",
+        type=int,
+        default=1000,
+        help="with --html: sentences per run in the drill-down (the first ones; 0: none)",
+    )
     return p
 
 
@@ -84,6 +99,11 @@ def cmd_report(argv: list[str]) -> None:
     a = _report_parser().parse_args(argv)
     if a.export is not None and a.paths:
         raise LabError("--export takes one run directory; drop the other paths.")
+    if a.html and (a.export is not None or not a.paths):
+        raise LabError(
+            "--html needs run or sweep directories (and no --export): lab report "
+            "RUN_DIRS... --html [--out DIR]."
+        )
 
     def split(s: str) -> tuple[str, ...]:
         return tuple(x for x in s.split(",") if x)
@@ -93,6 +113,23 @@ def cmd_report(argv: list[str]) -> None:
         warnings.simplefilter("always", ReportNote)
         if a.export is not None:
             paths = export_run(Path(a.export), a.out)
+        elif a.html:
+            from lab.report.html import dashboard
+
+            page = dashboard(
+                [Path(x) for x in a.paths],
+                a.out,
+                metrics=split(a.metric),
+                max_sentences=a.max_sentences,
+                rows=split(a.rows),
+                cols=split(a.cols),
+                x=a.x,
+                hue=split(a.hue) if a.hue is not None else None,
+                name=a.name,
+                mean_row=a.mean_row,
+                baseline=a.baseline,
+            )
+            paths = [page]
         else:
             paths = report(
                 [Path(x) for x in a.paths or ["multirun"]],
@@ -137,6 +174,12 @@ def cmd_toolkits(argv: list[str]) -> None:
     toolkits(argv)
 
 
+def cmd_ct2(argv: list[str]) -> None:
+    from lab.ct2.parity import cmd_ct2 as ct2
+
+    ct2(argv)
+
+
 def cmd_throughput(argv: list[str]) -> None:
     from lab.bench.throughput import cmd_throughput as throughput
 
@@ -152,10 +195,32 @@ def cmd_run(argv: list[str]) -> None:
         raise LabError(
             f"the lab's configs are missing (no {CONF_DIR / 'config.yaml'}); reinstall decoding-lab"
         )
-    check_overrides(argv, CONF_DIR)
+    argv = check_overrides(bare_run(argv), CONF_DIR)
+    if "COMP_LINE" in os.environ and any(a in ("-sc", "--shell-completion") for a in argv):
+        os.environ["COMP_LINE"] = completion_line(os.environ["COMP_LINE"])
 
     sys.argv = ["lab", *argv]
     hydra_main()
+
+
+BARE_RUN = "+experiment=quickstart"
+
+
+def bare_run(argv: list[str]) -> list[str]:
+    """A bare ``lab run`` runs the quickstart experiment (a small Transformer, minutes on a
+    laptop) and says so: the root config's full-size defaults are a starting point for
+    overrides, hours of training on their own."""
+    if argv:
+        return argv
+    print(f"lab run with no overrides: running the quickstart ({BARE_RUN})", flush=True)
+    return [BARE_RUN]
+
+
+def completion_line(line: str) -> str:
+    """Hydra's shell completion reads the command line after the program name: ``lab run
+    search=b`` is asked as ``lab search=b``. (The installed script calls ``lab -sc query=...``,
+    which ``main`` hands to ``run``.)"""
+    return re.sub(r"^(\s*\S+\s+)run(\s|$)", r"\1", line, count=1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     cmd, rest = argv[0], argv[1:]
+    if cmd in ("-sc", "--shell-completion"):  # the installed completion script asks `lab -sc`
+        cmd, rest = "run", argv
     commands = {
         "run": cmd_run,
         "list": cmd_list,
@@ -173,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         "bench": cmd_bench,
         "throughput": cmd_throughput,
         "toolkits": cmd_toolkits,
+        "ct2": cmd_ct2,
     }
     try:
         if cmd not in commands:

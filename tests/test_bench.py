@@ -10,11 +10,13 @@ from lab.bench.figures import TARGETS
 
 KEYS = [
     "search_overhead_beam5",
-    "beam5_vs_greedy",
     "cache_speedup_50",
     "lab_vs_hf_beam5_time_ratio",
     "lab_vs_hf_beam5_identical",
     "lab_vs_hf_greedy_identical",
+    "lab_vs_ct2_beam5_time_ratio",
+    "lab_vs_ct2_greedy_time_ratio",
+    "lab_vs_ct2_greedy_identical",
     "peak_mem_beam5_mb",
     "peak_mem_beam64_mb",
 ]
@@ -33,18 +35,22 @@ def test_median_times_runs_every_function_once_per_repeat_after_a_warm_up():
 
 def test_tiny_bench_writes_all_figures(tmp_path):
     pytest.importorskip("transformers")
+    pytest.importorskip("ctranslate2")
     out = tmp_path / "bench"
     cmd_bench(["--tiny", "--out", str(out), "--threads", "1"])
     res = json.loads((out / "bench.json").read_text())
     for key in KEYS:
         assert key in res, key
-    for key in ("search_overhead_beam5", "beam5_vs_greedy", "cache_speedup_50"):
+    for key in ("search_overhead_beam5", "cache_speedup_50"):
         assert res[key] > 0
     assert res["lab_vs_hf_beam5_time_ratio"] > 0
     for key in ("lab_vs_hf_beam5_identical", "lab_vs_hf_greedy_identical"):
         assert 0.0 <= res[key] <= 1.0
     # the lab's adapter reproduces generate exactly on these inputs
     assert res["lab_vs_hf_greedy_identical"] == 1.0
+    # and the CTranslate2 conversion computes what the lab model computes
+    assert res["lab_vs_ct2_greedy_identical"] == 1.0
+    assert res["lab_vs_ct2_beam5_time_ratio"] > 0 and res["lab_vs_ct2_greedy_time_ratio"] > 0
     assert res["fixed_length_ok"] and res["cache_tokens_identical"]
     assert res["peak_mem_beam5_mb"] >= 0 and res["peak_mem_beam64_mb"] >= 0
     env = res["environment"]

@@ -11,8 +11,9 @@ measure search and model code, not translation quality.
 
 The figures, their targets and what each measures are listed in ``lab.bench.figures``; they are
 measured by ``speed`` (lab-internal), ``hf_speed`` (lab vs ``generate``, needs the optional
-transformers) and ``memory`` (peak memory, one fresh subprocess per figure), and written as
-``bench.json`` and ``bench.md`` (``render``).
+transformers), ``ct2_speed`` (lab vs CTranslate2, needs the optional ctranslate2) and
+``memory`` (peak memory, one fresh subprocess per figure), and written as ``bench.json`` and
+``bench.md`` (``render``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import torch
 
-from lab.bench import hf_speed
+from lab.bench import ct2_speed, hf_speed
 from lab.bench.common import MODES, Settings, environment
 from lab.bench.figures import check_targets, section_keys
 from lab.bench.render import render_md
@@ -96,6 +97,15 @@ def _run_bench(s: Settings, threads: int, workdir: Path) -> dict[str, Any]:
         res["notes"].append("transformers is not installed: the lab_vs_hf figures are skipped.")
         res.update(dict.fromkeys(section_keys("hf")))
     sections["hf"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if ct2_speed.available():
+        ct2_res = ct2_speed.bench_ct2(s, workdir, threads)
+        times.update(ct2_res.pop("times_s"))
+        res.update(ct2_res)
+    else:
+        res["notes"].append("ctranslate2 is not installed: the lab_vs_ct2 figures are skipped.")
+        res.update(dict.fromkeys(section_keys("ct2")))
+    sections["ct2"] = time.perf_counter() - start
     start = time.perf_counter()
     res.update(bench_memory(s, threads))
     sections["memory"] = time.perf_counter() - start

@@ -53,7 +53,6 @@ def _method(res: dict[str, Any]) -> list[str]:
         "- `search_overhead_beam5`: `beam` (k=5) / the floor: `encode` once, then per step one"
         " `step` on B*K rows and one `reorder` with a fixed index (the cache copy beam search"
         " cannot avoid).",
-        "- `beam5_vs_greedy`: `beam` (k=5) / `greedy`, same fixed length.",
         f"- `cache_speedup_50`: greedy over {s['cache_len']} tokens on the first"
         f" {s['cache_batch']} sentences, recomputing the prefix with"
         " the teacher-forced `forward` every step (which re-runs the encoder) / `step` with the"
@@ -67,6 +66,12 @@ def _method(res: dict[str, Any]) -> list[str]:
         "`length_penalty=1.0` / `penalty=average alpha=1`. Identity: natural stopping up to"
         f" {s['natural_max_len']} new tokens, the EOS logit biased (bias found by"
         " bisection with which greedy ends half the sentences early), best output tokens compared.",
+        "- `lab_vs_ct2_*`: the lab-internal model converted to CTranslate2 weight by weight"
+        " (`lab.ct2.convert`, float32), the same batch decoded by the lab (`beam` k=5,"
+        f" `greedy`) and by `translate_batch` (beam_size 5, 1), all outputs {s['hf_len']} tokens"
+        " (CTranslate2: `min_decoding_length` one less, as it does not count EOS;"
+        " `<pad>`/`<s>` suppressed, as the lab never generates them), one `intra_threads` per"
+        " torch thread, medians of interleaved repeats.",
         f"- Peak memory: beam {s['mem_beams'][0]} and beam {s['mem_beams'][1]} on the lab model,"
         f" batch {s['batch']}, {s['mem_len']} tokens, each in a fresh subprocess: resident memory"
         " high-water mark during the search minus resident memory just before it"
