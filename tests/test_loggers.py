@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import struct
 from collections.abc import Iterator
@@ -328,3 +329,21 @@ def test_reader_detects_damage_and_tolerates_truncation(
     damaged.write_bytes(bytes(raw))
     with pytest.raises(RunFileError, match="is damaged: .*checksum mismatch"):
         list(iter_records(damaged))
+
+
+def test_an_empty_wandb_mode_means_unset_and_a_bad_one_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``WANDB_MODE= lab run`` would reach wandb's own validation as '' (a pydantic traceback)."""
+    _isolate_wandb(monkeypatch, tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "")
+    assert resolve_mode(None) == "offline"
+    assert "WANDB_MODE" not in os.environ
+    with open_logger(
+        {"name": "wandb"}, run_dir=tmp_path, name="x", group=None, job_type="t", tags=[]
+    ) as lg:
+        lg.summary({"bleu": 1.0})
+    monkeypatch.setenv("WANDB_MODE", "offlne")
+    with pytest.raises(LabError, match="WANDB_MODE='offlne' is not a W&B mode") as e:
+        resolve_mode("offline")
+    assert "\n" not in str(e.value)

@@ -56,6 +56,7 @@ def resolve_mode(mode: str | None) -> str:
             f"unknown logger mode {mode!r}; use one of: {', '.join(MODES)} "
             "(e.g. logger.mode=offline)"
         )
+    check_env_mode()
     if mode != "auto":
         return mode
     env_mode = {"dryrun": "offline", "run": "online"}.get(
@@ -64,3 +65,20 @@ def resolve_mode(mode: str | None) -> str:
     if env_mode in ("online", "offline", "disabled"):
         return env_mode
     return "online" if wandb_logged_in() else "offline"
+
+
+WANDB_ENV_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")
+
+
+def check_env_mode() -> None:
+    """wandb validates ``WANDB_MODE`` itself, with a pydantic traceback for a bad value: an
+    empty one (``WANDB_MODE= lab run ...``) means unset, and is removed from this process's
+    environment; any other value it would refuse is one line here."""
+    value = os.environ.get("WANDB_MODE")
+    if value == "":
+        del os.environ["WANDB_MODE"]
+    elif value is not None and value not in WANDB_ENV_MODES:
+        raise LabError(
+            f"WANDB_MODE={value!r} is not a W&B mode; set it to online, offline or disabled, "
+            "or unset it."
+        )
