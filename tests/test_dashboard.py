@@ -280,3 +280,38 @@ def test_dashboard_in_chromium(browser, page_file: Path, tmp_path: Path):
     assert len(image.getcolors(maxcolors=1 << 20) or []) > 50
     assert errors == [] and outside == []
     page.close()
+
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports" / "dashboard"
+
+
+def test_the_committed_dashboard_renders_as_its_committed_screenshot(browser):
+    """reports/dashboard/dashboard.html draws as reports/dashboard/screenshot.py took it: every
+    run in the table, plots, the drill-down of the pair the screenshot shows, and a screenshot
+    of the same region that matches the committed PNG up to font rendering."""
+    from PIL import Image, ImageChops, ImageStat
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((REPORTS / "dashboard.html").as_uri())
+    assert page.locator("table.runs tbody tr").count() == 29
+    assert page.locator("figure.plot svg").count() >= 1
+    page.evaluate(
+        "document.querySelectorAll('details.metric').forEach((d, i) => { d.open = i === 0; })"
+    )
+    page.select_option("#run-a", label="multi30k/model=transformer,search=greedy")
+    page.select_option("#run-b", label="search_errors/search.beam_size=64,search=beam")
+    page.select_option("#order", "asc")
+    page.check("#hide-same")
+    assert page.locator("#compare tbody tr").count() > 0
+    assert "200 shared sentences" in page.inner_text("#compare-summary")
+    page.evaluate("window.scrollTo(0, 0)")
+    png = page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": 3000})
+    page.close()
+    fresh = Image.open(io.BytesIO(png)).convert("RGB")
+    committed = Image.open(REPORTS / "dashboard.png").convert("RGB")
+    assert fresh.size == committed.size == (1400, 3000)
+    diff = ImageStat.Stat(ImageChops.difference(fresh, committed)).mean
+    assert max(diff) < 4, diff  # 0.07 here; a blank page scores 9, the page upside down 16
+    assert errors == []
