@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import hydra
 from filelock import FileLock, Timeout
@@ -32,7 +29,15 @@ from hydra.utils import get_original_cwd, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from lab.errors import LabError
-from lab.results import JOB, LOCK, SWEEP_ENV, Interrupted, read_results, write_json
+from lab.results import (
+    JOB,
+    LOCK,
+    SWEEP_ENV,
+    Interrupted,
+    read_results,
+    signals_handled,
+    write_json,
+)
 
 
 def config_dir() -> Path:
@@ -114,18 +119,8 @@ def signals_interrupt() -> Iterator[None]:
     ignored when the process started (``nohup``, a background job of a script) stays ignored,
     and only the main thread can set handlers: elsewhere nothing changes.
     """
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            handler = signal.getsignal(signum)
-            if handler is not signal.SIG_IGN:
-                signal.signal(signum, _raise_interrupted)
-                previous[signum] = signal.SIG_DFL if handler is None else handler
-    try:
+    with signals_handled(_raise_interrupted):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

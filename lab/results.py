@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +92,23 @@ def sweep_outcomes(sweep_dir: Path, sweep: str) -> list[tuple[Path, dict[str, An
         if isinstance(job, dict) and job.get("sweep") == sweep:
             found.append((path.parent, job))
     return found
+
+
+@contextmanager
+def signals_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM call ``handler``; the previous handlers are
+    restored after it. A signal ignored when the process started (``nohup``, a background job
+    of a script) stays ignored, and only the main thread can set handlers: elsewhere nothing
+    changes."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            current = signal.getsignal(signum)
+            if current is not signal.SIG_IGN:
+                signal.signal(signum, handler)
+                previous[signum] = signal.SIG_DFL if current is None else current
+    try:
+        yield
+    finally:
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)

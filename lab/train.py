@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +28,7 @@ from lab.checkpoint import atomic_torch_save
 from lab.data import Pair, pad, token_batches
 from lab.errors import LabError
 from lab.models.base import DecoderModel, count_parameters, shift_right
-from lab.results import Interrupted
+from lab.results import Interrupted, signals_handled
 
 LogFn = Callable[[dict[str, float], int], None]
 # what a resumable training state must hold ("seconds" is optional: older states lack it)
@@ -250,24 +248,14 @@ class Trainer:
         exception in the middle of ``opt.step()`` would leave weights half updated, and the
         state saved then would not resume bit for bit. A second signal stops at once. Signals
         ignored by the process and threads other than the main one keep their handling."""
-        previous: dict[int, Any] = {}
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if self.pending_signal is not None:
                 raise self._interrupted(signum)
             self.pending_signal = signum
 
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                handler = signal.getsignal(signum)
-                if handler is not signal.SIG_IGN:
-                    signal.signal(signum, on_signal)
-                    previous[signum] = signal.SIG_DFL if handler is None else handler
-        try:
+        with signals_handled(on_signal):
             yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def run(self) -> dict[str, Any]:
         torch.manual_seed(self.seed)
