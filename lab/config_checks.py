@@ -34,11 +34,30 @@ def check_config(config: Mapping[str, Any]) -> None:
         if value is not None:
             check_type(f"train.{f.name}", value, f.default)
     model = dict(config.get("model") or {})
+    check_facts_option(model, dict(config.get("task") or {}))
     check_copy_option(str(model.pop("name", "")), model)
     device = str(config.get("device", "auto"))
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LabError(f"device={device} but torch sees no CUDA device; use device=cpu or auto.")
     check_quantize(model.get("quantize"), device)
+
+
+def check_facts_option(model: Mapping[str, Any], task: Mapping[str, Any]) -> None:
+    """``model.facts=true`` reads ``<sep>``-separated statements: only the Transformer has such
+    an encoder, and only a task that writes the separators (bAbI with ``task.facts=true``) gives
+    it more than one fact; anything else would train a model on one blurred fact."""
+    if not model.get("facts"):
+        return
+    if model.get("name") != "transformer":
+        raise LabError(
+            f"model.facts=true: model={model.get('name')} has no fact encoder;"
+            " use model=transformer."
+        )
+    if not task.get("facts"):
+        raise LabError(
+            f"model.facts=true reads statements separated by <sep>, which task={task.get('name')}"
+            " does not write; use task=babi task.facts=true, or drop model.facts."
+        )
 
 
 def check_count(key: str, value: Any, minimum: int, allow_none: bool = False) -> None:

@@ -29,7 +29,7 @@ from filelock import FileLock
 
 from lab.errors import LabError
 from lab.io import atomic_write_bytes, cache_key, with_umask
-from lab.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SEP_PIECE, SPECIAL_IDS, UNK_ID
 
 MODEL_TYPES = ("unigram", "bpe")
 MODEL_FILE = "spm.model"
@@ -85,7 +85,10 @@ class Tokenizer:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, proto)
-        return cls(path)
+        tok = cls(path)
+        if any(SEP_PIECE in s for s in sentences):
+            assert tok.sp.piece_to_id(SEP_PIECE) == SEP_ID, "the separator must be id SEP_ID"
+        return tok
 
     # --- use ----------------------------------------------------------------------------
     @property
@@ -164,6 +167,8 @@ def _train_proto(sentences: list[str], vocab_size: int, model_type: str, seed: i
         max_sentence_length=MAX_LINE_BYTES,
         minloglevel=2,
     )
+    if any(SEP_PIECE in s for s in sentences):  # the segment separator is one piece, id SEP_ID
+        args["user_defined_symbols"] = [SEP_PIECE]
     try:
         return _run_trainer(sentences, args)
     except RuntimeError as e:

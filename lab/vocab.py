@@ -6,3 +6,8 @@ Ids 0-3 are ``<pad>``, ``<s>``, ``</s>`` and ``<unk>``; batches are right-padded
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIAL_IDS = frozenset({PAD_ID, BOS_ID, EOS_ID, UNK_ID})
+
+# A segment separator: texts that contain the piece SEP_PIECE (bAbI with task.facts=true: one
+# segment per statement) get it as a user-defined symbol of their tokenizer, at id SEP_ID, so a
+# model can find the segments of a source (the Transformer's model.facts=true).
+SEP_PIECE, SEP_ID = "<sep>", 4

@@ -31,10 +31,14 @@ from tests.conftest import tiny
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 V = 16
-COPY = {
-    "transformer": dict(d_model=16, n_heads=2, enc_layers=1, dec_layers=2, d_ff=32, copy=True),
-    "gru": dict(emb_dim=12, hidden=16, num_layers=1, attention="additive", copy=True),
-    "lstm": dict(emb_dim=12, hidden=16, num_layers=2, attention="general", copy=True),
+TRANSFORMER = dict(d_model=16, n_heads=2, enc_layers=1, dec_layers=2, d_ff=32, copy=True)
+COPY = {  # test name: (architecture, options)
+    "transformer": ("transformer", TRANSFORMER),
+    # an encoder over facts: random sources hold SEP_ID (4) here and there, so sentences have
+    # different numbers of segments, some empty
+    "transformer_facts": ("transformer", {**TRANSFORMER, "facts": True}),
+    "gru": ("gru", dict(emb_dim=12, hidden=16, num_layers=1, attention="additive", copy=True)),
+    "lstm": ("lstm", dict(emb_dim=12, hidden=16, num_layers=2, attention="general", copy=True)),
 }
 ARCHS = sorted(COPY)
 
@@ -42,7 +46,8 @@ ARCHS = sorted(COPY)
 def copy_model(arch: str, seed: int = 0) -> DecoderModel:
     """A tiny copy model with sharpened weights (fewer near-ties), in eval mode."""
     torch.manual_seed(seed)
-    model = MODELS.build(arch, V, V, dropout=0.0, **COPY[arch])
+    name, options = COPY[arch]
+    model = MODELS.build(name, V, V, dropout=0.0, **options)
     with torch.no_grad():
         for p in model.parameters():
             if p.dim() > 1:
@@ -172,15 +177,17 @@ def test_every_search_reports_log_probs_that_equal_score(arch: str, search: str)
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("search", ["greedy", "beam"])
 def test_a_sentence_decodes_the_same_alone_and_in_a_padded_batch(arch: str, search: str):
-    """Padded source positions get no copy attention: batching changes nothing."""
-    model, (src, lens) = copy_model(arch), sources((3, 9, 5, 7))
+    """Padded source positions get no copy attention: batching changes nothing. In float64, so
+    that what is compared is the masking, not float32 rounding (sums over padded lengths
+    round differently, and the sharpened weights amplify that past 1e-5)."""
+    model, (src, lens) = copy_model(arch).double(), sources((3, 9, 5, 7))
     decode = SEARCHES.build(search, **SEARCH_SETTINGS[search])
     together = decode(model, src, lens).nbest
     for i in range(len(lens)):
         alone = decode(model, src[i : i + 1, : lens[i]], lens[i : i + 1]).nbest[0]
         assert [h.tokens for h in alone] == [h.tokens for h in together[i]]
         assert [h.logprob for h in alone] == pytest.approx(
-            [h.logprob for h in together[i]], abs=1e-5
+            [h.logprob for h in together[i]], abs=1e-6
         )
 
 

@@ -22,6 +22,7 @@ from torch import nn
 import lab.models  # noqa: F401  (registers the architectures)
 from lab.models.base import DecoderModel
 from lab.registry import MODELS
+from lab.vocab import SEP_ID
 from tests.model_checks import (
     SRC_V,
     TGT_V,
@@ -64,6 +65,13 @@ TINY: dict[str, dict[str, dict[str, Any]]] = {
             pre_norm=False,
             positions="learned",
             tie_embeddings=False,
+        ),
+        # random sources hold SEP_ID (4) here and there: sentences of 1 to several facts
+        "prenorm-facts": dict(
+            d_model=16, n_heads=2, enc_layers=2, dec_layers=2, d_ff=32, dropout=0.3, facts=True
+        ),
+        "prenorm-facts-copy": dict(
+            d_model=16, n_heads=2, enc_layers=2, dec_layers=1, d_ff=32, facts=True, copy=True
         ),
     },
     "decoder_only": {
@@ -154,6 +162,8 @@ def test_a_training_step_gives_every_parameter_a_finite_nonzero_gradient(model):
     trainee = copy.deepcopy(model).train()
     torch.manual_seed(5)
     src, lens = make_batch([4, 2], pad=trainee.pad_id)
+    if getattr(trainee, "word_mask", None) is not None:  # a fact encoder: give it two facts
+        src[0, 1] = SEP_ID  # (one fact alone gets all attention: no gradient to q and k)
     tgt = make_targets([3, 5], pad=trainee.pad_id, eos=trainee.eos_id)
     loss = -trainee.score(src, lens, tgt).sum()
     loss.backward()

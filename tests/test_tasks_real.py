@@ -135,6 +135,46 @@ def test_babi_bad_options(cache: Path):
         BAbI(DATA, cache, task_id=21)
     with pytest.raises(LabError, match="1k, 10k"):
         BAbI(DATA, cache, size="100k")
+    with pytest.raises(LabError, match="babi joint must be true or false"):
+        BAbI(DATA, cache, joint="yes")
+    with pytest.raises(LabError, match="max_facts"):
+        BAbI(DATA, cache, max_facts=-1)
+
+
+def test_babi_joint_trains_on_all_twenty_tasks_and_tests_on_one(cache: Path):
+    """Joint: the training and validation splits are the 20 tasks' (each input opened by its
+    task token), the test split is task ``task_id``'s alone, in the same format."""
+    task = BAbI(DATA, cache, task_id=7, joint=True)
+    train, valid, test = (task.examples(s) for s in ("train", "valid", "test"))
+    # each task keeps its last 10% of stories for validation (stories hold 1-5 questions)
+    assert (len(train), len(valid), len(test)) == (18022, 1978, 1000)
+    assert {e.src.split()[0] for e in train} == {f"task{i}" for i in range(1, 21)}
+    assert all(e.src.startswith("task7 ") for e in test)
+    single = BAbI(DATA, cache, task_id=7).examples("test")
+    assert [e.src for e in test] == ["task7 " + e.src for e in single]
+    assert [e.tgt for e in test] == [e.tgt for e in single]
+    assert len({e.id for e in train + valid}) == 20000  # ids name their task
+
+
+def test_babi_joint_tasks_share_one_signature_so_one_model(cache: Path):
+    """The 20 test runs of a joint task train (and cache) one tokenizer and one model."""
+    sigs = {str(BAbI(DATA, cache, task_id=t, joint=True).signature()) for t in (1, 7, 20)}
+    assert len(sigs) == 1
+    assert BAbI(DATA, cache, task_id=1).signature() != BAbI(DATA, cache, task_id=2).signature()
+    # the options that change the training text are part of it
+    base = BAbI(DATA, cache, joint=True).signature()
+    assert BAbI(DATA, cache, joint=True, max_facts=50).signature() != base
+    assert BAbI(DATA, cache, joint=True, facts=True).signature() != base
+
+
+def test_babi_max_facts_keeps_the_last_statements_and_facts_separates_them(cache: Path):
+    full = BAbI(DATA, cache, task_id=3).examples("test")
+    cut = BAbI(DATA, cache, task_id=3, max_facts=5, facts=True).examples("test")
+    long = max(range(len(full)), key=lambda i: full[i].src.count("."))
+    segments = cut[long].src.split(" <sep> ")
+    assert len(segments) == 6 and segments[-1].endswith("?")  # 5 statements, the question
+    assert full[long].src.endswith(" ".join(segments))  # the last five, in story order
+    assert [e.tgt for e in cut] == [e.tgt for e in full]
 
 
 # --- SQuAD ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from lab.errors import LabError
 from lab.io import cache_key
 from lab.tasks.toy_mt import ToyMT
 from lab.tokenizer import Tokenizer, load_or_train
-from lab.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from lab.vocab import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SEP_PIECE, UNK_ID
 
 SMALL = {"n_train": 2000, "n_valid": 50, "n_test": 50}
 
@@ -96,3 +96,14 @@ def test_errors(tmp_path: Path):
         Tokenizer.train(["", "  "], 10, tmp_path / "m.model")
     with pytest.raises(LabError, match="not found"):
         Tokenizer(tmp_path / "missing.model")
+
+
+def test_the_segment_separator_is_one_piece_at_its_reserved_id(tmp_path: Path):
+    """A corpus that uses ``<sep>`` gets it as a single piece, id ``SEP_ID``, whatever the
+    words around it; a corpus without it gets no such piece."""
+    texts = [f"Mary went to the {w}. {SEP_PIECE} Where is Mary?" for w in ("garden", "office")]
+    tok = Tokenizer.train(texts * 20, 60, tmp_path / "sep.model")
+    ids = tok.encode(f"John moved.{SEP_PIECE}Where is John?")
+    assert ids.count(SEP_ID) == 1 and tok.id_to_piece(SEP_ID) == SEP_PIECE
+    plain = Tokenizer.train(["Mary went to the garden."] * 20, 30, tmp_path / "plain.model")
+    assert plain.id_to_piece(SEP_ID) != SEP_PIECE

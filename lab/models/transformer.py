@@ -2,6 +2,14 @@
 
 With ``copy=True`` the output layer is a pointer-generator (``lab.models.copy``): a dedicated
 single-head copy attention of the last layer's (normed) output over the encoder output.
+
+With ``facts=True`` the source is a sequence of segments separated by ``SEP_ID`` (bAbI's
+statements, ``task.facts=true``) and the encoder reads *facts*, not tokens, as the bAbI models
+of Sukhbaatar et al. (2015) and Dehghani et al. (2019) do: each segment is the sum of its word
+embeddings under a learned multiplicative mask per position in the segment, plus a learned
+embedding of its recency (0: the last segment, the question); the encoder layers and the
+decoder's cross-attention run over these facts. A copy head then copies *tokens*: each token's
+memory is its embedding plus the encoder output of its fact.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from lab.models.layers import (
     step_layers,
 )
 from lab.registry import MODELS
+from lab.vocab import PAD_ID, SEP_ID
 
 
 class EncoderLayer(SelfAttentionLayer):
@@ -93,6 +102,7 @@ class Transformer(DecoderModel):
         tie_embeddings: bool = True,
         max_positions: int = 512,
         copy: bool = False,
+        facts: bool = False,
     ) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size)
         self.d_model, self.n_heads, self._max_positions = d_model, n_heads, max_positions
@@ -113,6 +123,12 @@ class Transformer(DecoderModel):
         self.copy = CopyHead(src_vocab_size, tgt_vocab_size, 3 * d_model) if copy else None
         self.scale = math.sqrt(d_model)
         init_weights(self, d_model, self.src_embed, self.tgt_embed)
+        # facts: a mask per position in a segment (ones: a plain bag of words at first) and an
+        # embedding per recency
+        self.word_mask = nn.Parameter(torch.ones(max_positions, d_model)) if facts else None
+        self.recency = nn.Embedding(max_positions, d_model) if facts else None
+        if self.recency is not None:
+            nn.init.normal_(self.recency.weight, std=d_model**-0.5)
 
     @property
     def max_positions(self) -> int:
@@ -128,6 +144,8 @@ class Transformer(DecoderModel):
         return self.drop(table(tokens) * self.scale + self.positions(pos)[None])  # (N, T, D)
 
     def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        if self.word_mask is not None:
+            return self._encode_facts(src_tokens)
         mask = padding_mask(src_lengths, src_tokens.size(1))[:, None, None, :]  # (B, 1, 1, S)
         x = self._embed(self.src_embed, src_tokens)  # (B, S, D)
         for layer in self.encoder:
@@ -136,6 +154,51 @@ class Transformer(DecoderModel):
         if self.copy is not None:
             memory["copy_ids"] = self.copy.target_ids(src_tokens)  # (B, S)
         return memory
+
+    def _encode_facts(self, src: Tensor) -> dict[str, Tensor]:
+        """Encoder over the ``SEP_ID``-separated segments of ``src`` ``(B, S)``: memory
+        ``(B, F, D)`` with one vector per fact and ``src_mask`` ``(B, 1, 1, F)``; with copy, a
+        token-level ``copy_memory`` ``(B, S, D)`` and ``copy_mask`` ``(B, S)`` too."""
+        b, s = src.shape
+        sep = src.eq(SEP_ID)  # (B, S)
+        word = src.ne(PAD_ID) & ~sep  # (B, S) the tokens that make up facts
+        seg = sep.long().cumsum(1)  # (B, S) fact index of each token
+        idx = torch.arange(s, device=src.device).expand(b, s)
+        start = torch.where(sep, idx + 1, 0).cummax(1).values  # first index of the token's fact
+        pos = idx - start  # (B, S) position in its fact
+        n_facts = int(seg.max()) + 1
+        if max(n_facts, s) > self._max_positions:
+            raise TooLongError(
+                f"{max(n_facts, s)} facts or positions exceed model.max_positions="
+                f"{self._max_positions}; raise it or keep fewer statements (task.max_facts)"
+            )
+        words = self.src_embed(src) * self.word_mask[pos] * word[..., None]  # (B, S, D)
+        facts = words.new_zeros(b, n_facts, self.d_model).scatter_add(
+            1, seg[..., None].expand(-1, -1, self.d_model), words
+        )  # (B, F, D)
+        real = seg.new_zeros(b, n_facts).scatter_add(1, seg, word.long()).gt(0)  # (B, F)
+        real[:, 0] |= ~real.any(1)  # a source of separators only: one empty fact, not NaN
+        last = seg.masked_fill(~word, -1).max(1, keepdim=True).values  # (B, 1) last real fact
+        recency = (last - torch.arange(n_facts, device=src.device)).clamp_min(0)  # (B, F)
+        x = self.drop(facts * self.scale + self.recency(recency))  # (B, F, D)
+        mask = real[:, None, None, :]  # (B, 1, 1, F)
+        for layer in self.encoder:
+            x = layer(x, mask)
+        memory = {"memory": self.enc_norm(x), "src_mask": mask}
+        if self.copy is not None:
+            tokens = memory["memory"].gather(1, seg[..., None].expand(-1, -1, self.d_model))
+            memory["copy_memory"] = tokens + self.src_embed(src) * self.scale  # (B, S, D)
+            memory["copy_mask"] = word  # (B, S)
+            memory["copy_ids"] = self.copy.target_ids(src)  # (B, S)
+        return memory
+
+    @staticmethod
+    def _copy_source(sh: dict[str, Leaf]) -> tuple[Tensor, Tensor]:
+        """What the copy head attends over: token memory ``(B, S, D)`` and mask ``(B, S)``
+        (the encoder output itself, unless the encoder reads facts)."""
+        if "copy_memory" in sh:
+            return sh["copy_memory"], sh["copy_mask"]
+        return sh["memory"], sh["src_mask"][:, 0, 0, :]
 
     def init_state(self, memory: dict[str, Leaf], beam_size: int) -> State:
         """Cross-attention keys/values once per sentence (``shared``, one per layer); empty
@@ -150,8 +213,10 @@ class Transformer(DecoderModel):
             "cv": [v for _, v in cross],
         }
         if self.copy_attn is not None:  # what the copy head reads, once per sentence
-            shared["memory"], shared["copy_ids"] = mem, memory["copy_ids"]
-            shared["copy_keys"] = self.copy_attn.prepare(mem)  # (B, S, D)
+            source, copy_mask = self._copy_source(memory)  # (B, S, D), (B, S)
+            shared["copy_memory"], shared["copy_mask"] = source, copy_mask
+            shared["copy_ids"] = memory["copy_ids"]
+            shared["copy_keys"] = self.copy_attn.prepare(source)  # (B, S, D)
         return State(hyp={"k": empty, "v": list(empty)}, shared=shared, beam_size=beam_size)
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
@@ -171,10 +236,10 @@ class Transformer(DecoderModel):
     def _copy_out(self, h: Tensor, emb: Tensor, sh: dict[str, Leaf]) -> Tensor:
         """Pointer-generator log-probs ``(B, N, V)`` of N last-layer outputs per sentence ``h``
         ``(B, N, D)`` fed the embedded tokens ``emb`` ``(B, N, D)``; ``sh``: the sentences'
-        ``memory``, ``copy_keys``, ``copy_ids`` and ``src_mask``."""
+        ``copy_memory``/``copy_mask`` (or ``memory``/``src_mask``), ``copy_keys``, ``copy_ids``."""
         f = self.dec_norm(h)  # (B, N, D)
-        mask = sh["src_mask"][:, 0, 0, :]  # (B, S)
-        a, ctx = self.copy_attn(f, sh["copy_keys"], sh["memory"], mask)  # (B, N, S), (B, N, D)
+        source, mask = self._copy_source(sh)  # (B, S, D), (B, S)
+        a, ctx = self.copy_attn(f, sh["copy_keys"], source, mask)  # (B, N, S), (B, N, D)
         gate_in = torch.cat([f, ctx, emb], dim=-1)  # (B, N, 3D)
         return self.copy(self.out(f), a, sh["copy_ids"], gate_in, mask)  # (B, N, V)
 
@@ -187,5 +252,5 @@ class Transformer(DecoderModel):
             x = layer(x, kv, memory["src_mask"])
         if self.copy_attn is None:
             return self.out(self.dec_norm(x))  # (B, T, V)
-        keys = self.copy_attn.prepare(memory["memory"])  # (B, S, D)
+        keys = self.copy_attn.prepare(self._copy_source(memory)[0])  # (B, S, D)
         return self._copy_out(x, emb, {**memory, "copy_keys": keys})  # (B, T, V)

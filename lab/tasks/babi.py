@@ -25,7 +25,6 @@ import tarfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from lab.tasks.base import (
     resolve_options,
     unknown_split,
 )
+from lab.vocab import SEP_PIECE
 
 STEMS = {
     1: "qa1_single-supporting-fact",
@@ -182,22 +182,35 @@ def parse(lines: list[str], name: str = "bAbI file") -> list[list[Question]]:
     return stories
 
 
-def source_text(q: Question) -> str:
-    """The model input: the story so far, then the question."""
-    return " ".join((*q.context, q.question))
+def source_text(q: Question, max_facts: int = 0, prefix: str = "", sep: str = "") -> str:
+    """The model input: ``prefix`` (a task token), the story so far (its last ``max_facts``
+    statements when that is positive, as MemN2N's memory of 50), then the question; with
+    ``sep``, each of these segments is followed by it but the last (``a <sep> b <sep> q?``)."""
+    facts = q.context[-max_facts:] if max_facts > 0 else q.context
+    return (f" {sep} " if sep else " ").join((*([prefix] if prefix else []), *facts, q.question))
 
 
 @TASKS.register("babi")
 class BAbI(Task):
     """bAbI QA v1.2 tasks 1-20 (1k or 10k training questions; downloaded if missing).
 
-    Options: ``task_id`` (1..20, default 1), ``size`` (``1k`` or ``10k``). Splits: train,
-    valid (the last 10% of the training stories) and test (the official test file).
+    Options: ``task_id`` (1..20, default 1), ``size`` (``1k`` or ``10k``), ``max_facts``
+    (keep the last N statements of a story, 0: all), ``facts`` (separate the statements, the
+    task token and the question with ``<sep>``, for ``model.facts=true``) and ``joint``
+    (train and validate on all 20 tasks at once, each input opened by its task token such as
+    ``task7``; the test split stays task ``task_id``'s, so one trained model serves the 20 test
+    runs). Splits: train, valid (the last 10% of the training stories) and test.
     """
 
     default_metrics = ("squad", "babi")
     archive_url = "http://www.thespermwhale.com/jaseweston/babi/" + ARCHIVE_NAME
-    DEFAULTS: dict[str, Any] = {"task_id": 1, "size": "1k"}
+    DEFAULTS: dict[str, Any] = {
+        "task_id": 1,
+        "size": "1k",
+        "max_facts": 0,
+        "facts": False,
+        "joint": False,
+    }
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
         opts = resolve_options("babi", options, self.DEFAULTS)
@@ -207,8 +220,13 @@ class BAbI(Task):
         opts["size"] = str(opts["size"]).lower()
         if opts["size"] not in SIZES:
             raise LabError(f"babi size must be one of {', '.join(SIZES)}, got {opts['size']!r}")
+        opts["max_facts"] = int_option("babi", "max_facts", opts["max_facts"])
+        for flag in ("facts", "joint"):
+            if not isinstance(opts[flag], bool):
+                raise LabError(f"babi {flag} must be true or false, got {opts[flag]!r}")
         super().__init__(data_dir, cache_dir, seed, **opts)
         self.task_id, self.size = opts["task_id"], opts["size"]
+        self.max_facts, self.facts, self.joint = opts["max_facts"], opts["facts"], opts["joint"]
         if self.task_id in ORDERED_ANSWERS:
             self.default_metrics = ("squad", "babi_ordered")
         self.subdir = SIZES[self.size]
@@ -226,12 +244,24 @@ class BAbI(Task):
         return ["train", "valid", "test"]
 
     def signature(self) -> dict[str, Any]:
-        return {"name": type(self).__name__, "task_id": self.task_id, "size": self.size}
+        """What the training data depends on: a joint task trains on all 20 tasks whatever its
+        ``task_id``, so the 20 test runs share one tokenizer and one trained model."""
+        sig: dict[str, Any] = {"name": type(self).__name__, "size": self.size}
+        if self.joint:
+            sig["joint"] = True
+        else:
+            sig["task_id"] = self.task_id
+        if self.max_facts:
+            sig["max_facts"] = self.max_facts
+        if self.facts:
+            sig["facts"] = True
+        return sig
 
     # --- files --------------------------------------------------------------------------
-    def path(self, file_split: str) -> Path:
-        """Local file of the ``train`` or ``test`` questions (downloaded first if needed)."""
-        name = f"{STEMS[self.task_id]}_{file_split}.txt"
+    def path(self, file_split: str, task_id: int | None = None) -> Path:
+        """Local file of the ``train`` or ``test`` questions of ``task_id`` (default: this
+        task's), downloaded first if needed."""
+        name = f"{STEMS[task_id or self.task_id]}_{file_split}.txt"
         found = self._locate(name)
         if found is None:
             self._fetch(name)
@@ -279,23 +309,35 @@ class BAbI(Task):
             ) from None
 
     # --- examples -----------------------------------------------------------------------
-    @cached_property
-    def _stories(self) -> dict[str, list[list[Question]]]:
-        train_path, test_path = self.path("train"), self.path("test")
-        train = parse(read_lines(train_path), str(train_path))
+    def _stories(self, task_id: int, split: str) -> list[list[Question]]:
+        """The stories of one task's split (valid: the last 10% of its training stories)."""
+        if split == "test":
+            path = self.path("test", task_id)
+            return parse(read_lines(path), str(path))
+        path = self.path("train", task_id)
+        train = parse(read_lines(path), str(path))
         n_valid = max(1, int(len(train) * VALID_FRACTION)) if len(train) > 1 else 0
-        return {
-            "train": train[: len(train) - n_valid],
-            "valid": train[len(train) - n_valid :],
-            "test": parse(read_lines(test_path), str(test_path)),
-        }
+        return train[len(train) - n_valid :] if split == "valid" else train[: len(train) - n_valid]
 
     def examples(self, split: str) -> list[Example]:
         if split not in self.splits():
             raise unknown_split("babi", split, self.splits())
+        if not self.joint:
+            return self._examples(self.task_id, split, "")
+        if split == "test":
+            return self._examples(self.task_id, split, f"task{self.task_id}")
+        return [ex for t in STEMS for ex in self._examples(t, split, f"task{t}")]
+
+    def _examples(self, task_id: int, split: str, prefix: str) -> list[Example]:
+        tag = f"{split}-t{task_id}" if prefix else split
         return [
-            Example(f"{split}-{q.story}-{q.line}", source_text(q), q.answer, (q.answer,))
-            for story in self._stories[split]
+            Example(
+                f"{tag}-{q.story}-{q.line}",
+                source_text(q, self.max_facts, prefix, SEP_PIECE if self.facts else ""),
+                q.answer,
+                (q.answer,),
+            )
+            for story in self._stories(task_id, split)
             for q in story
         ]
 
