@@ -211,12 +211,27 @@ def test_squad_training_never_sees_evaluation_paragraphs(cache: Path):
     task = SQuAD(
         DATA, cache, path="squad/xquad.en.json", train_path="squad/dev-v1.1.reconstructed.json.gz"
     )
-    train, held_out = task.examples("train"), task.examples("eval")
-    assert len(train) == 10570 - 1190
-    assert not {e.id for e in train} & {e.id for e in held_out}
+    train, valid, held_out = (task.examples(s) for s in ("train", "valid", "eval"))
+    assert len(train) + len(valid) == 10570 - 1190
+    assert not {e.id for e in train + valid} & {e.id for e in held_out}
     held_contexts = {e.src.partition(" context: ")[2] for e in held_out}
-    assert not {e.src.partition(" context: ")[2] for e in train} & held_contexts
+    assert not {e.src.partition(" context: ")[2] for e in train + valid} & held_contexts
     assert task.signature()["minus_eval"].endswith("xquad.en.json")
+
+
+def test_squad_validates_on_held_out_training_paragraphs_never_on_the_evaluation_file(
+    cache: Path,
+):
+    """Early stopping reads valid: the questions of the last 5% of the training paragraphs,
+    none of whose paragraphs is in train."""
+    task = SQuAD(
+        DATA, cache, path="squad/xquad.en.json", train_path="squad/dev-v1.1.reconstructed.json.gz"
+    )
+    train, valid = task.examples("train"), task.examples("valid")
+    assert task.valid_split == "valid" and 300 < len(valid) < 700
+    paragraphs = {e.src.partition(" context: ")[2] for e in valid}
+    assert not paragraphs & {e.src.partition(" context: ")[2] for e in train}
+    assert not {e.id for e in valid} & {e.id for e in task.examples("eval")}
 
 
 def test_squad_gzip_and_absolute_path(cache: Path, tmp_path: Path):

@@ -26,7 +26,8 @@ DEFAULT_PATHS = (
     "squad/dev-v1.1.json.gz",
     "squad/dev-v1.1.reconstructed.json.gz",
 )
-EVAL_SPLITS = ("eval", "valid", "test")  # one file: valid and test are names for eval
+EVAL_SPLITS = ("eval", "test")  # one file: test is another name for eval
+VALID_FRACTION = 0.05  # of the training paragraphs, held out to validate on (with train_path)
 CONTEXT = " context: "  # separates question and context in the source
 
 
@@ -83,13 +84,15 @@ class SQuAD(Task):
     Options: ``path`` (the evaluation file; default: the first of squad/dev-v1.1.json[.gz],
     squad/dev-v1.1.reconstructed.json.gz found in the data directory) and ``train_path``
     (optional training file). Relative paths are resolved against the data directory, then the
-    working directory. Splits: eval (also called valid and test) and, with ``train_path``,
-    train (minus every question on a paragraph of the evaluation file).
+    working directory. Splits: eval (also called test) and, with ``train_path``, train (minus
+    every question on a paragraph of the evaluation file) and valid (the questions on the last
+    5% of the remaining training paragraphs, held out of train): early stopping never looks at
+    the evaluation file. Without ``train_path`` valid is the evaluation file (nothing trains).
     """
 
     default_metrics = ("squad",)
     train_split = "train"
-    valid_split = "eval"
+    valid_split = "valid"
     test_split = "eval"
     DEFAULTS: dict[str, Any] = {"path": None, "train_path": None}
 
@@ -98,7 +101,7 @@ class SQuAD(Task):
         super().__init__(data_dir, cache_dir, seed, **opts)
 
     def splits(self) -> list[str]:
-        return [*EVAL_SPLITS, *(["train"] if self.options["train_path"] else [])]
+        return [*EVAL_SPLITS, "valid", *(["train"] if self.options["train_path"] else [])]
 
     def resolve(self, value: str | Path, option: str) -> Path:
         """An existing file for ``value``: absolute, or under the data dir, or the cwd."""
@@ -137,20 +140,29 @@ class SQuAD(Task):
             sig["train_path"] = str(p.resolve())
             sig["train_bytes"] = p.stat().st_size
             sig["minus_eval"] = str(self.eval_path.resolve())  # eval paragraphs are dropped
+            sig["valid_fraction"] = VALID_FRACTION  # of the paragraphs, held out of train
         return sig
 
     def examples(self, split: str) -> list[Example]:
-        if split == "train":
-            held_out = self._load(self.eval_path)
-            ids, ctxs = {e.id for e in held_out}, contexts(self.eval_path)
-            return [
-                e
-                for e in self._load(self.train_path)
-                if e.id not in ids and e.src.partition(CONTEXT)[2] not in ctxs
-            ]
-        if split not in EVAL_SPLITS:
+        if split == "train" or (split == "valid" and self.options["train_path"]):
+            return self._training_part(split)
+        if split not in (*EVAL_SPLITS, "valid"):
             raise unknown_split("squad", split, self.splits())
         return self._load(self.eval_path)
+
+    def _training_part(self, split: str) -> list[Example]:
+        """The training file's questions on paragraphs the evaluation file does not hold, split
+        by paragraph (in file order) into train and the last ``VALID_FRACTION`` for valid."""
+        held_out = self._load(self.eval_path)
+        ids, ctxs = {e.id for e in held_out}, contexts(self.eval_path)
+        usable = [
+            e
+            for e in self._load(self.train_path)
+            if e.id not in ids and e.src.partition(CONTEXT)[2] not in ctxs
+        ]
+        paragraphs = list(dict.fromkeys(e.src.partition(CONTEXT)[2] for e in usable))
+        valid = set(paragraphs[len(paragraphs) - int(len(paragraphs) * VALID_FRACTION) :])
+        return [e for e in usable if (e.src.partition(CONTEXT)[2] in valid) == (split == "valid")]
 
     def _load(self, path: Path) -> list[Example]:
         cache: dict[Path, list[Example]] = self.__dict__.setdefault("_loaded", {})
