@@ -81,13 +81,10 @@ def hydra_subdir(output_dir: str, force: bool) -> str | None:
 OmegaConf.register_new_resolver("lab_hydra_subdir", hydra_subdir, replace=True)
 
 
-def _group_and_launcher() -> tuple[str | None, str]:
+def _sweep_group() -> str | None:
+    """The W&B group of a multirun job: its sweep directory's name."""
     hc = HydraConfig.get()
-    launcher = str(hc.runtime.choices.get("hydra/launcher", "basic"))
-    group = None
-    if str(hc.mode) == "RunMode.MULTIRUN":
-        group = Path(hc.sweep.dir).name
-    return group, launcher
+    return Path(hc.sweep.dir).name if str(hc.mode) == "RunMode.MULTIRUN" else None
 
 
 PATH_KEYS = ("data_dir", "cache_dir", "checkpoint")
@@ -129,13 +126,12 @@ def main(cfg: DictConfig) -> float:
     from lab.pipeline import run
 
     launch_relative_paths(cfg)
-    group, launcher = _group_and_launcher()
-    group = cfg.logger.get("group") or cfg.get("experiment_name") or group
+    group = cfg.logger.get("group") or cfg.get("experiment_name") or _sweep_group()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     sweep = os.environ.get(SWEEP_ENV) if str(HydraConfig.get().mode) == "RunMode.MULTIRUN" else None
     try:
         with signals_interrupt():
-            value = run(cfg, run_dir, group, launcher)
+            value = run(cfg, run_dir, group)
     except KeyboardInterrupt as e:  # one line, never a traceback; the shell's exit status
         stop = Interrupted.of(e)
         print(stop, file=sys.stderr, flush=True)

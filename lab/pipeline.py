@@ -37,14 +37,14 @@ from lab.tasks.base import Example, Task
 VOLATILE_KEYS = ("force", "cache_dir", "data_dir", "logger", "threads")  # do not change results
 
 
-def run(cfg: DictConfig, run_dir: Path, group: str | None = None, launcher: str = "basic") -> float:
+def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> float:
     """Run the experiment described by ``cfg`` in ``run_dir``; returns its objective."""
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
     check_config(config)
     check_writable(run_dir, "run directory", "hydra.run.dir")
     with run_dir_lock(run_dir):
-        return _run_once(cfg, config, run_dir, group, launcher)
+        return _run_once(cfg, config, run_dir, group)
 
 
 @contextmanager
@@ -65,9 +65,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def _run_once(
-    cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None, launcher: str
-) -> float:
+def _run_once(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None) -> float:
     """Skip a run completed with the same config, refuse to overwrite another's, else run."""
     previous = read_results(run_dir)
     if previous is not None and not cfg.force:
@@ -80,12 +78,10 @@ def _run_once(
         )
     (run_dir / RESULTS).unlink(missing_ok=True)
     with recorded_failure(run_dir, config):
-        return _run(cfg, config, run_dir, group, launcher)
+        return _run(cfg, config, run_dir, group)
 
 
-def _run(
-    cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None, launcher: str
-) -> float:
+def _run(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None) -> float:
     started = time.time()
     data_dir, cache_dir = resolve_dirs(cfg)
     check_writable(cache_dir, "cache directory", "cache_dir")

@@ -52,6 +52,14 @@ def test_copy_runs_get_their_own_columns():
     assert table["copy beam"].tolist() == [3.0] * 20
 
 
+def test_a_stop_rule_other_than_the_default_gets_its_own_column():
+    runs_ = runs(dict.fromkeys(range(1, 21), 10.0)).assign(**{"search.stop_rule": "first_k"})
+    canonical = runs_[runs_["search"] == "beam"].assign(**{"search.stop_rule": "canonical"})
+    table = anchors.per_task(pd.concat([runs_, canonical.assign(error=2.0)]))
+    assert list(table.columns[:3]) == ["plain greedy", "plain beam", "plain beam canonical"]
+    assert table["plain beam canonical"].tolist() == [2.0] * 20
+
+
 def test_a_runs_table_without_every_task_is_refused_in_one_line(tmp_path: Path):
     csv = tmp_path / "runs.csv"
     runs({t: 1.0 for t in range(1, 19)}).to_csv(csv, index=False)

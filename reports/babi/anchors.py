@@ -39,23 +39,27 @@ PUBLISHED = [
 ]
 
 
-def column_name(copy: object, search: str) -> str:
-    return f"{'copy' if copy is True or str(copy) == 'True' else 'plain'} {search}"
+def column_name(copy: object, search: str, stop_rule: object = "-") -> str:
+    """``plain|copy <search>``, with the stop rule when a run sets one other than the default."""
+    model = "copy" if copy is True or str(copy) == "True" else "plain"
+    rule = f" {stop_rule}" if str(stop_rule) not in ("-", "nan", "first_k") else ""
+    return f"{model} {search}{rule}"
 
 
 def per_task(runs: pd.DataFrame) -> pd.DataFrame:
-    """Error by task (rows 1..20) and setting (columns ``plain|copy greedy|beam``)."""
-    copy = runs["model.copy"] if "model.copy" in runs else pd.Series(False, index=runs.index)
-    runs = runs.assign(
-        setting=[column_name(c, s) for c, s in zip(copy, runs["search"], strict=True)]
+    """Error by task (rows 1..20) and setting (columns ``plain|copy greedy|beam [rule]``)."""
+    copy = runs["model.copy"] if "model.copy" in runs else pd.Series("-", index=runs.index)
+    rule = runs["search.stop_rule"] if "search.stop_rule" in runs else copy.map(lambda _: "-")
+    names = [column_name(*row) for row in zip(copy, runs["search"], rule, strict=True)]
+    table = runs.assign(setting=names).pivot_table(
+        index="task.task_id", columns="setting", values="error"
     )
-    table = runs.pivot_table(index="task.task_id", columns="setting", values="error")
     missing = sorted(set(TASKS) - set(table.index.astype(int)))
     if missing:
         raise SystemExit(f"runs table lacks tasks {missing}; run every task first")
     table.index = table.index.astype(int)
-    order = [c for c in ("plain greedy", "plain beam", "copy greedy", "copy beam") if c in table]
-    table = table[order].reindex(TASKS)
+    settings = [f"{m} {s}" for m in ("plain", "copy") for s in ("greedy", "beam", "beam canonical")]
+    table = table[[c for c in settings if c in table]].reindex(TASKS)
     table["LSTM [published]"] = LSTM_1K
     table["MemN2N [published]"] = MEMN2N_1K
     return table
