@@ -173,6 +173,12 @@ def test_only_a_plain_transformer_converts():
     )  # fmt: skip
     with pytest.raises(LabError, match="copy decoder"):
         check_convertible(copy)
+    facts = MODELS.build(
+        "transformer", src_vocab_size=SRC_V, tgt_vocab_size=TGT_V, d_model=16, n_heads=2,
+        enc_layers=1, dec_layers=1, d_ff=16, facts=True,
+    )  # fmt: skip
+    with pytest.raises(LabError, match="model.facts=true"):
+        check_convertible(facts)
 
 
 def test_lab_ct2_compares_a_run_end_to_end(root: Path, trained: Path):

@@ -58,8 +58,8 @@ def to_ids(tokens: list[str]) -> tuple[int, ...]:
 
 
 def check_convertible(model: nn.Module) -> None:
-    """One line when ``model`` is not a plain lab Transformer (CTranslate2 has no RNN, copy or
-    decoder-only counterpart of it here)."""
+    """One line when ``model`` is not a plain lab Transformer (CTranslate2 has no RNN, copy, fact
+    encoder or decoder-only counterpart of it here)."""
     from lab.models.transformer import Transformer
 
     if not isinstance(model, Transformer):
@@ -71,6 +71,11 @@ def check_convertible(model: nn.Module) -> None:
         raise LabError(
             "a copy decoder (model.copy=true) has no CTranslate2 counterpart; "
             "convert a model trained without copy."
+        )
+    if model.word_mask is not None:
+        raise LabError(
+            "an encoder over facts (model.facts=true) has no CTranslate2 counterpart; "
+            "convert a model trained without facts."
         )
 
 
