@@ -16,8 +16,9 @@ from lab.data import Pair, pad, sentence_batches
 from lab.metrics import compute_metrics
 from lab.metrics.diversity import list_diagnostics
 from lab.models.base import DecoderModel
-from lab.search.base import Cost, Hypothesis
+from lab.search.contracts import Search, call_search
 from lab.search.rng import example_key
+from lab.search.types import Cost, Hypothesis
 from lab.tasks.base import Example
 
 
@@ -43,7 +44,7 @@ def _proof(hyp: Hypothesis) -> dict[str, Any]:
 
 def decode_pairs(
     model: DecoderModel,
-    search,
+    search: Search,
     pairs: Sequence[Pair],
     batch_size: int,
     device: torch.device,
@@ -52,13 +53,11 @@ def decode_pairs(
 ) -> tuple[dict[int, list[Hypothesis]], Cost, float]:
     """n-best lists by pair index, the summed cost counters and the wall time of decoding.
 
-    A search that names extra ``inputs`` gets them per batch: ``keys`` (one int per sentence,
-    by pair index: what seeds its random stream, see ``lab.search.rng``) and ``detokenize``
-    (output token ids, no EOS, to text: what MBR's utilities compare).
+    ``call_search`` passes a search the optional inputs it asks for (``lab.search.contracts``):
+    ``keys``, one int per sentence (by pair index when ``keys`` is None), and ``detokenize``.
     """
     out: dict[int, list[Hypothesis]] = {}
     cost = Cost()
-    wants = set(getattr(search, "inputs", ()))
     started = time.perf_counter()
     # on a terminal only (disable=None): logs and captured stderr stay free of bar redraws;
     # sentences per second ("sent/s"); closed even when interrupted, so that the line that
@@ -66,12 +65,10 @@ def decode_pairs(
     with tqdm(total=len(pairs), desc="decode", unit="sent", disable=None, leave=False) as bar:
         for batch in sentence_batches(pairs, batch_size):
             src, lengths = pad([p.src for p in batch])
-            extra: dict[str, Any] = {}
-            if "keys" in wants:
-                extra["keys"] = [p.index if keys is None else keys[p.index] for p in batch]
-            if "detokenize" in wants:
-                extra["detokenize"] = detokenize
-            res = search(model, src.to(device), lengths.to(device), **extra)
+            batch_keys = [p.index if keys is None else keys[p.index] for p in batch]
+            res = call_search(
+                search, model, src.to(device), lengths.to(device), batch_keys, detokenize
+            )
             cost.add(res.cost)
             for p, nbest in zip(batch, res.nbest, strict=True):
                 out[p.index] = nbest
@@ -81,7 +78,7 @@ def decode_pairs(
 
 def evaluate(
     model: DecoderModel,
-    search,
+    search: Search,
     examples: Sequence[Example],
     pairs: Sequence[Pair],
     tokenizer,

@@ -32,6 +32,7 @@ from lab.results import (
     write_json,
     write_jsonl,
 )
+from lab.search.contracts import nbest_of, settings_of
 from lab.tasks.base import Example, Task
 
 VOLATILE_KEYS = ("force", "cache_dir", "data_dir", "logger", "threads")  # do not change results
@@ -106,14 +107,14 @@ def _run(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | No
         model = quantize(model, cfg.model.get("quantize"))
         lg.checkpoint(source.path, source.name)  # W&B lineage: the checkpoint decoded
         pairs = encode_examples(examples, source.tokenizer)
-        save_nbest = bool(cfg.eval.save_nbest) or getattr(search, "nbest", 1) > 1
+        save_nbest = bool(cfg.eval.save_nbest) or nbest_of(search) > 1
         with interrupted_while("decoding"):
             result = evaluate(
                 model, search, examples, pairs, source.tokenizer, task.default_metrics,
                 cfg.eval.batch_size, device, save_nbest=save_nbest,
             )  # fmt: skip
         value = objective(cfg, result.metrics)
-        settings = getattr(search, "settings", None)  # a preset's resolved knobs
+        settings = settings_of(search)  # a preset's resolved knobs
         record(
             run_dir, cfg, config, split, source, meta, result, value, time.time() - started,
             settings,

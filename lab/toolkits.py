@@ -7,7 +7,7 @@ under different searches (the toolkit presets ``beam_hf``, ``beam_fairseq``, ``b
 * ``toolkits.md``: the runs table, then the pairs matrix, both readable;
 * ``toolkits.csv``: one row per run: its label (search, and run name where two runs share a
   search; the search again where it is not the label), the beam size and stop rule it ran with
-  (a preset's resolved from ``lab.search.presets``), BLEU, length ratio, empty rate, n;
+  (a preset's resolved from ``lab.search.beam.presets``), BLEU, length ratio, empty rate, n;
 * ``toolkits_pairs.csv``: one row per pair of runs: the share of examples whose output differs.
 
 Runs of different models, checkpoints, tasks or splits are refused (one line naming the key),
@@ -55,8 +55,8 @@ class Run:
 
 
 def search_settings(search: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's search settings: its config, a preset's resolved by ``lab.search.presets``."""
-    from lab.search.presets import PRESETS, resolve
+    """A run's search settings: its config, a preset's resolved by ``lab.search.beam.presets``."""
+    from lab.search.beam.presets import PRESETS, resolve
 
     name = str(search.get("name", ""))
     keys = {k: v for k, v in search.items() if k != "name"}

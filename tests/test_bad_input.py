@@ -22,7 +22,7 @@ from lab.models.rnn import ATTENTIONS
 from lab.overrides import check_overrides
 from lab.pipeline import build_task
 from lab.registry import MODELS, SEARCHES
-from lab.search.base import Hypothesis
+from lab.search.types import Hypothesis
 from lab.tokenizer import Tokenizer, load_or_train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -15,15 +15,15 @@ from sacrebleu.metrics import BLEU, CHRF
 
 import lab  # noqa: F401  (registers the searches)
 import lab.search.mbr  # noqa: F401  (registers mbr and, through it, the utilities)
-import lab.search.sample  # noqa: F401
-import lab.search.warpers  # noqa: F401  (the epsilon processor of conf/search/mbr.yaml)
+import lab.search.processors.warpers  # noqa: F401  (the epsilon processor of conf/search/mbr.yaml)
+import lab.search.sampling.sample  # noqa: F401
 from lab.app import CONF_DIR
 from lab.errors import LabError
 from lab.metrics.utility import FastChrf
 from lab.pipeline import build_search
 from lab.registry import MODELS, SEARCHES, UTILITIES
-from lab.search.base import Cost, Hypothesis, SearchOutput
 from lab.search.mbr import pseudo_ref_keys
+from lab.search.types import Cost, Hypothesis, SearchOutput
 from tests.conftest import lab as run_lab
 from tests.conftest import ok, tiny
 

@@ -90,7 +90,7 @@ def test_an_installed_plugin_package_adds_a_search_and_its_config(site: Path, tm
 
 def test_a_plugin_that_fails_to_import_is_an_error_only_when_asked_for(monkeypatch):
     broken = EntryPoint("shout", "no_such_module_anywhere:Shout", "lab.search")
-    good = EntryPoint("quiet", "lab.search.greedy:Greedy", "lab.search")
+    good = EntryPoint("quiet", "lab.search.beam.greedy:Greedy", "lab.search")
     monkeypatch.setattr("lab.registry.entry_points", lambda group: [broken, good])
     registry = Registry("search", "test")
     assert registry.names() == ["quiet"]

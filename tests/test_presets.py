@@ -19,7 +19,7 @@ from lab.app import CONF_DIR
 from lab.cli import main
 from lab.errors import LabError
 from lab.registry import SEARCHES
-from lab.search.presets import HF_KEYS, LAB_KEYS, PRESETS, resolve
+from lab.search.beam.presets import HF_KEYS, LAB_KEYS, PRESETS, resolve
 from lab.toolkits import load
 from tests.table_model import EOS, A, B, C, D, TableModel
 

@@ -10,7 +10,7 @@ import torch
 
 from lab.errors import LabError
 from lab.registry import MODELS, SEARCHES
-from lab.search.regularizers import rerank, uid_objective, uid_regularizer
+from lab.search.processors.regularizers import rerank, uid_objective, uid_regularizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,14 +12,15 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-import lab.search.sample  # noqa: F401  (registers search=sample)
-import lab.search.warpers  # noqa: F401  (registers the warpers)
+import lab.search.processors.warpers  # noqa: F401  (registers the warpers)
+import lab.search.sampling.sample  # noqa: F401  (registers search=sample)
 from lab.data import Pair
 from lab.errors import LabError
 from lab.evaluate import decode_pairs
 from lab.models.base import shift_right
 from lab.registry import PROCESSORS, SEARCHES
-from lab.search.processors import Processors, apply
+from lab.search.contracts import apply
+from lab.search.processors.chain import Processors
 from lab.search.rng import example_key
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
 from tests.brute_force import all_outputs, sources, tiny_model

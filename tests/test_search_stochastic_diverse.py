@@ -12,8 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch.nn.utils.rnn import pad_sequence
 
-import lab.search.diverse_beam
-import lab.search.stochastic_beam  # noqa: F401  (registration)
+import lab.search.beam.diverse_beam
+import lab.search.sampling.stochastic_beam  # noqa: F401  (registration)
 from lab.app import CONF_DIR
 from lab.errors import LabError
 from lab.models.base import shift_right

@@ -1,6 +1,6 @@
 """A lab beam search's settings as CTranslate2 ``translate_batch`` options, or a refusal.
 
-The ``beam_ct2`` preset (``lab.search.presets``) states CTranslate2's semantics in the lab's
+The ``beam_ct2`` preset (``lab.search.beam.presets``) states CTranslate2's semantics in the lab's
 knobs; this is the inverse map, used to run CTranslate2 with what a lab run ran. Lengths:
 the lab counts EOS in ``max_len_b`` and ``min_len``; CTranslate2's ``max_decoding_length``
 counts it too, its ``min_decoding_length`` does not (``min_len = min_decoding_length + 1``).

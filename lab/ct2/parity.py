@@ -38,6 +38,7 @@ from lab.evaluate import decode_pairs
 from lab.io import atomic_write_text
 from lab.models.quantize import quantize
 from lab.results import load_results
+from lab.search.contracts import settings_of
 from lab.vocab import BOS_ID, PAD_ID
 
 CPU = torch.device("cpu")
@@ -118,7 +119,7 @@ def compare(
     ct2 = ctranslate2()
     torch.set_num_threads(threads)
     model, search, pairs, checkpoint, tokenizer, refs = _run_inputs(run_dir)
-    settings = getattr(search, "settings", None)
+    settings = settings_of(search)
     if not settings:
         raise LabError(
             f"{run_dir} decoded with a search that is not a beam search; "

@@ -1,22 +1,47 @@
-"""Search algorithms and their plug-ins (penalties, stop rules, logits processors)."""
+"""Search algorithms and their plug-ins.
 
-from lab.search import (  # noqa: F401  (registration)
-    beam,
-    beam_lp,
-    best_first,
-    diverse_beam,
-    exact,
-    greedy,
-    mbr,
-    penalties,
-    presets,
-    processors,
-    regularizers,
-    sample,
-    stochastic_beam,
-    stop,
-    warpers,
-)
-from lab.search.base import Cost, Hypothesis, SearchOutput
+A map of the package (each layer imports only the layers below it; ``lint-imports`` checks it):
+
+    mbr.py                  minimum Bayes risk: ranks another search's outputs
+    beam/                   greedy, beam, beam_lp, diverse_beam, the toolkit presets; penalties,
+                            stop rules, candidates, the pool of finished hypotheses
+    exact/                  exact and best_first: branch-and-bound over a node store
+    sampling/               sample and stochastic_beam, per-sentence random streams
+    processors/             logits processors: constraints, sampling warpers, UID regularizers
+    driver.py               the step-by-step decoding loop, written once (``decode``)
+    contracts.py            the ``Search`` and ``Processor`` contracts, ``call_search``
+    limits.py, rng.py       output length limits; per-sentence random streams
+    types.py                ``Hypothesis``, ``SearchOutput``, ``Cost``, ``NEG_INF``
+
+A step-by-step search is a ``Stepper`` on the driver: its selection rule (``advance``), what it
+records for a sentence that ends (``finish``) and how its tensors shrink (``keep``). Top-2
+sampling, whole::
+
+    class Top2:
+        def __init__(self, procs, gens, eos):
+            self.processors, self.gens, self.eos = procs, gens, eos
+            self.logp = torch.zeros(len(gens))  # (n,) model log-prob
+
+        def advance(self, step):
+            top, tok = step.processed.topk(2, dim=-1)  # (n, 2)
+            u = uniform(self.gens, 1, 1, top.device)  # (n, 1)
+            pick = (u > top.softmax(-1)[:, :1]).long()  # (n, 1) 1: the second
+            tok = tok.gather(1, pick).squeeze(1)  # (n,)
+            self.logp += step.log_probs.gather(1, tok[:, None]).squeeze(1)
+            return Move(tok, tok.eq(self.eos) | step.limit.le(step.t))
+
+        def finish(self, sentences, tokens):
+            return [[Hypothesis(tuple(tokens[i].tolist()), float(self.logp[i]), ...)] ...]
+
+        def keep(self, sentences, rows):
+            self.logp, self.gens = self.logp[sentences], [self.gens[i] for i in sentences]
+
+    decode(model, src, src_lengths, Limits(), 1, lambda limit: Top2(procs, gens, eos))
+
+(``tests/test_search_driver.py`` holds it in full and checks it against enumeration.)
+"""
+
+from lab.search import beam, exact, mbr, processors, sampling  # noqa: F401  (registration)
+from lab.search.types import Cost, Hypothesis, SearchOutput
 
 __all__ = ["Cost", "Hypothesis", "SearchOutput"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -35,10 +35,10 @@ from lab.errors import LabError
 from lab.metrics.utility import Utility
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES, UTILITIES
-from lab.search.base import Cost, Hypothesis, SearchOutput, check_positive
+from lab.search.contracts import Detokenize, Search, call_search
+from lab.search.limits import check_positive
 from lab.search.rng import example_key
-
-Detokenize = Callable[[Sequence[int]], str]
+from lab.search.types import Cost, Hypothesis, SearchOutput
 
 
 def pseudo_ref_keys(keys: Sequence[int]) -> list[int]:
@@ -47,7 +47,7 @@ def pseudo_ref_keys(keys: Sequence[int]) -> list[int]:
     return [example_key(f"mbr.pseudo_refs:{int(k)}") for k in keys]
 
 
-def build_inner(key: str, cfg: Any) -> Any:
+def build_inner(key: str, cfg: Any) -> Search:
     """The search that ``search.<key>`` describes (a config with a ``name``), built now, so that
     a bad inner key fails before anything is trained or decoded."""
     if not isinstance(cfg, Mapping) or not isinstance(cfg.get("name"), str):
@@ -103,11 +103,11 @@ class MBR:
             raise ValueError("MBR compares texts: pass detokenize (token ids -> str)")
         n = src.size(0)
         started = time.perf_counter()
-        cands = _call(self.candidates, model, src, src_lengths, keys, detokenize)
+        cands = call_search(self.candidates, model, src, src_lengths, keys, detokenize)
         refs = cands
         if self.pseudo_refs is not None:
             ref_keys = pseudo_ref_keys(range(n) if keys is None else keys)
-            refs = _call(self.pseudo_refs, model, src, src_lengths, ref_keys, detokenize)
+            refs = call_search(self.pseudo_refs, model, src, src_lengths, ref_keys, detokenize)
         generated = time.perf_counter()
         calls = self.utility.calls
         text = _Texts(detokenize, model.eos_id)
@@ -159,21 +159,3 @@ class _Texts:
             ids = toks[:-1] if hyp.finished and toks and toks[-1] == self.eos else toks
             self.cache[toks] = self.detokenize(list(ids))
         return self.cache[toks]
-
-
-def _call(
-    search: Any,
-    model: DecoderModel,
-    src: Tensor,
-    src_lengths: Tensor,
-    keys: Sequence[int] | None,
-    detokenize: Detokenize,
-) -> SearchOutput:
-    """Run an inner search with the extra inputs it declares."""
-    wants = set(getattr(search, "inputs", ()))
-    extra: dict[str, Any] = {}
-    if "keys" in wants:
-        extra["keys"] = None if keys is None else list(keys)
-    if "detokenize" in wants:
-        extra["detokenize"] = detokenize
-    return search(model, src, src_lengths, **extra)

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from lab.errors import LabError
 from lab.models.base import DecoderModel
-from lab.search.base import Cost, Hypothesis, SearchOutput
+from lab.search.types import Cost, Hypothesis, SearchOutput
 
 
 class CappedGreedy:

@@ -7,7 +7,7 @@ what lets the canonical stop rule bound the best score a live hypothesis can sti
 The length a penalty sees is the hypothesis' token count, EOS included (as Hugging Face's
 ``length_penalty``, fairseq's ``--lenpen`` and CTranslate2's ``length_penalty`` count it), plus
 ``offset``: OpenNMT-py's penalties count one more token, the BOS it keeps at the head of every
-hypothesis (``offset=1``, see ``lab.search.presets``).
+hypothesis (``offset=1``, see ``lab.search.beam.presets``).
 """
 
 from __future__ import annotations

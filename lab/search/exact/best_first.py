@@ -9,7 +9,7 @@ queued: they enter the sentence's n-best pool at once, and the sentence is done 
 queued prefix cannot beat the pool's n-th score, the same certificate as popping n finished
 outputs first from a queue holding both. Each round pops the best ``frontier / active``
 prefixes of every sentence still searching and expands them with one ``step`` per distinct
-depth (decoder states kept, see the ``frontier`` module docstring). The queue can hold many
+depth (decoder states kept, see ``lab.search.exact.expansion``). The queue can hold many
 more prefixes than a depth-first stack, and each waiting prefix keeps its parent's ``step``
 output alive, so it needs more memory than ``exact`` under the same budget.
 """
@@ -20,15 +20,16 @@ import heapq
 import itertools
 
 from lab.registry import SEARCHES
-from lab.search.bnb import BranchAndBound, Container
-from lab.search.frontier import Node, Siblings
+from lab.search.exact.branch_and_bound import BranchAndBound, Container
+from lab.search.exact.expansion import Siblings
+from lab.search.exact.states import Node, StateStore
 
 
 class Heap(Container):
     """Max-priority on the bound of each sibling group's best remaining child; ties in push
     order. A group re-enters the heap with its next child's bound after each take."""
 
-    def __init__(self, store) -> None:  # noqa: ANN001 - a frontier.StateStore
+    def __init__(self, store: StateStore) -> None:
         super().__init__(store)
         self.heap: list[tuple[float, int, Siblings]] = []
         self.count = itertools.count()

@@ -1,14 +1,11 @@
-"""What every search returns, and the small helpers the searches share."""
+"""What every search returns: hypotheses, their n-best lists and the cost counters; and
+``NEG_INF``, the score of what cannot be chosen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-import torch
-from torch import Tensor
-
-from lab.errors import LabError
-from lab.models.base import DecoderModel, State
+NEG_INF = float("-inf")  # the score of a hypothesis or token that cannot be chosen
 
 
 @dataclass(frozen=True)
@@ -84,55 +81,3 @@ class SearchOutput:
 
     def best(self) -> list[Hypothesis]:
         return [hyps[0] for hyps in self.nbest]
-
-
-def max_lengths(src_lengths: Tensor, a: float, b: int, model: DecoderModel) -> Tensor:
-    """Per-sentence output limit ``floor(a*|src| + b)`` tokens (EOS included), at least 1."""
-    lim = torch.floor(src_lengths.double() * a + b).long().clamp_min(1)  # (B,)
-    if model.max_positions is not None:
-        lim = lim.clamp_max(model.max_positions)
-    return lim
-
-
-def check_positive(name: str, value: int, minimum: int = 1) -> int:
-    if int(value) < minimum:
-        raise LabError(
-            f"search.{name} must be >= {minimum}, got {value}; set search.{name}={minimum} or more."
-        )
-    return int(value)
-
-
-def check_min_len(min_len: int, max_len_a: float, max_len_b: int) -> int:
-    """Refuse a ``min_len`` no output can reach: above a fixed limit (``max_len_a == 0``).
-
-    A limit that depends on the source is known per sentence only: where it is below
-    ``min_len``, EOS stays banned up to the limit and that sentence's output is cut there
-    unfinished (``finished=False``), with the log-prob of the tokens it has.
-    """
-    fixed = max(int(max_len_b), 1)  # max_lengths() never goes below 1
-    if float(max_len_a) == 0 and int(min_len) > fixed:
-        raise LabError(
-            f"search.min_len={min_len} exceeds the output limit search.max_len_b={max_len_b}"
-            f" (max_len_a=0), so no output could end; lower search.min_len to {fixed} or raise"
-            f" search.max_len_b to {min_len}."
-        )
-    return int(min_len)
-
-
-def sentence_rows(sentences: Tensor, k: int) -> Tensor:
-    """The hypothesis rows ``(n'*K,)`` of ``sentences`` ``(n',)`` in a ``(n*K)``-row batch."""
-    return (sentences[:, None] * k + torch.arange(k, device=sentences.device)).reshape(-1)
-
-
-def drop_sentences(
-    done: Tensor, k: int, state: State, per_sentence: list[Tensor], per_row: list[Tensor]
-) -> tuple[State, list[Tensor], list[Tensor]]:
-    """Batch pruning, shared by every search: remove the sentences where ``done`` ``(n,)`` is
-    True from the decoder state, from the tensors with one entry per sentence (dim 0 = n) and
-    from those with one row per hypothesis (dim 0 = n*K). Finished sentences then cost nothing.
-    """
-    keep = (~done).nonzero().squeeze(1)  # (n',)
-    rows = sentence_rows(keep, k)  # (n'*K,)
-    if keep.numel():
-        state = state.select_sentences(keep)
-    return state, [t[keep] for t in per_sentence], [t[rows] for t in per_row]

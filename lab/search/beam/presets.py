@@ -61,7 +61,9 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.registry import SEARCHES, check_type, unknown_name_message
-from lab.search.beam import BeamRules, BeamSearch, build_beam
+from lab.search.beam.beam import build_beam
+from lab.search.beam.beam_search import BeamSearch
+from lab.search.beam.rules import BeamRules
 
 # the lab's beam knobs, every one of which each preset pins (``build_beam``'s arguments)
 LAB_KEYS = (
@@ -233,7 +235,7 @@ def _register(p: Preset) -> None:
     def factory(**keys: Any) -> BeamSearch:
         return build_preset(p.name, keys)
 
-    doc = f"{p.toolkit} beam search defaults (lab.search.presets; keys override)"
+    doc = f"{p.toolkit} beam search defaults (lab.search.beam.presets; keys override)"
     factory.__doc__ = doc
     SEARCHES.register(f"beam_{p.name}", doc)(factory)
 

@@ -1,7 +1,7 @@
 """Length-penalized beam search: beam search ranking finished hypotheses by a length penalty.
 
 Registered under its own name only so that a sweep can say ``search=greedy,beam,beam_lp``; the
-search is ``lab.search.beam``'s with another ``Penalty`` object.
+search is ``lab.search.beam.beam_search``'s with another ``Penalty`` object.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab.registry import SEARCHES
-from lab.search.beam import BeamRules, BeamSearch, build_beam
+from lab.search.beam.beam import build_beam
+from lab.search.beam.beam_search import BeamSearch
+from lab.search.beam.rules import BeamRules
 
 
 @SEARCHES.register("beam_lp")

@@ -36,8 +36,7 @@ from torch import Tensor
 
 from lab.errors import LabError
 from lab.registry import PROCESSORS
-
-NEG_INF = float("-inf")
+from lab.search.types import NEG_INF
 
 
 def _number(processor: str, key: str, value: object, example: float) -> float:

@@ -41,7 +41,7 @@ from lab.data import pad
 from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import PROCESSORS
-from lab.search.base import Hypothesis
+from lab.search.types import Hypothesis
 
 KINDS = ("square", "max", "var", "local")
 

@@ -2,7 +2,7 @@
 
 A rule sees, per sentence, how many hypotheses are finished, the worst finished score in the
 k-best pool, and the best live hypothesis; it answers a boolean per sentence. The toolkits stop
-differently (``lab.search.presets`` says which rule each uses):
+differently (``lab.search.beam.presets`` says which rule each uses):
 
 * ``first_k``: K finished (fairseq ``SequenceGenerator.is_finished``; HF ``early_stopping=True``);
 * ``heuristic``: HF ``early_stopping=False`` (its default);
@@ -24,8 +24,8 @@ from torch import Tensor
 
 from lab.errors import LabError
 from lab.registry import STOP_RULES
-from lab.search.penalties import Penalty
-from lab.search.pool import Pool
+from lab.search.beam.finished import FinishedPool
+from lab.search.beam.penalties import Penalty
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class StopView:
     @classmethod
     def of(
         cls,
-        pool: Pool,
+        pool: FinishedPool,
         best_live: Tensor,
         cur_len: int,
         max_len: Tensor,

@@ -5,7 +5,7 @@ score is the first bound); the source is encoded once; the empty prefixes of all
 are expanded in one call. Then, round after round, each sentence with open nodes and budget
 left pops up to ``frontier // active_sentences`` nodes from its own container (a stack or a
 heap, chosen by the subclass), dropping those the bound has overtaken; the popped nodes of all
-sentences are expanded with one ``step`` call per distinct depth (``frontier.expand``); EOS
+sentences are expanded with one ``step`` call per distinct depth (``expansion.expand``); EOS
 extensions enter the pools, and the other children that can still beat the bound are pushed.
 
 Only finished outputs (ending in EOS within the length limit) are candidates: a prefix cut
@@ -16,6 +16,7 @@ n-th score; when its budget or the batch's time runs out first, it returns its p
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -25,8 +26,11 @@ from torch import Tensor
 from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
-from lab.search.base import Cost, Hypothesis, SearchOutput, check_positive, max_lengths
-from lab.search.frontier import Node, Pool, Ranking, Siblings, StateStore, children, expand
+from lab.search.exact.expansion import Siblings, children, expand
+from lab.search.exact.nbest import NBestPool, Ranking
+from lab.search.exact.states import Node, StateStore
+from lab.search.limits import Limits, check_positive
+from lab.search.types import Cost, Hypothesis, SearchOutput
 
 ADMISSIBLE = ("none", "word_reward")
 
@@ -92,13 +96,13 @@ class BranchAndBound:
         self.budget = check_positive("budget", budget)
         self.frontier = check_positive("frontier", frontier)
         self.seed_beam = check_positive("seed_beam", seed_beam)
-        self.max_len_a, self.max_len_b = float(max_len_a), check_positive("max_len_b", max_len_b, 0)
+        self.limits = Limits(max_len_a, max_len_b, min_len)
         if time_limit is not None and float(time_limit) <= 0:
             raise LabError(f"search.time_limit must be > 0 seconds or null, got {time_limit}.")
         self.time_limit = None if time_limit is None else float(time_limit)
         self.alpha = float(alpha) if penalty == "word_reward" else 0.0
-        self.ranking = Ranking(self.alpha, int(min_len))
-        limits = {"max_len_a": self.max_len_a, "max_len_b": self.max_len_b, "min_len": min_len}
+        self.ranking = Ranking(self.alpha, self.limits.min_len)
+        limits = dataclasses.asdict(self.limits)
         k = max(self.seed_beam, self.nbest)
         if self.alpha:
             kw = {"penalty": "word_reward", "alpha": self.alpha}
@@ -119,12 +123,12 @@ class BranchAndBound:
         cost = Cost()
         cost.add(seed.cost)  # the seed is part of the search: its calls are counted
         cost.sentences, cost.model_calls = n, cost.model_calls + 1  # + our own encode
-        pools = [Pool(self.nbest) for _ in range(n)]
+        pools = [NBestPool(self.nbest) for _ in range(n)]
         for pool, hyps in zip(pools, seed.nbest, strict=True):
             for h in hyps:
                 if h.finished:
                     pool.offer(h.tokens, h.logprob, self.ranking.score(h.logprob, h.length))
-        limits = max_lengths(src_lengths, self.max_len_a, self.max_len_b, model).tolist()
+        limits = self.limits.per_sentence(src_lengths, model).tolist()
         state = model.init_state(model.encode(src_tokens, src_lengths), 1)
         store, spent = StateStore(), [1] * n
         root_sid = store.add(state.hyp)
@@ -133,7 +137,7 @@ class BranchAndBound:
         # the empty prefixes of all sentences, in one call; its output's shared rows (one per
         # sentence) serve every later call (a model may add to them at its first step)
         order, log_probs, sid, shared = expand(model, roots, store, state.shared)
-        count_step(cost, n)
+        cost.count_step(n)
         boxes = [self.container(store) for _ in range(n)]
         self._push(order, log_probs, sid, boxes, pools, limits, model, store)
         while deadline is None or time.perf_counter() < deadline:
@@ -143,7 +147,7 @@ class BranchAndBound:
             for depth in sorted({node.depth for node in popped}):
                 group = [node for node in popped if node.depth == depth]
                 order, log_probs, sid, _ = expand(model, group, store, shared)
-                count_step(cost, len(order))
+                cost.count_step(len(order))
                 self._push(order, log_probs, sid, boxes, pools, limits, model, store)
         return SearchOutput(
             [self._result(pools[i], boxes[i], seed.nbest[i], spent[i]) for i in range(n)], cost
@@ -156,7 +160,9 @@ class BranchAndBound:
             if group is not None:
                 boxes[node.sent].push(group)
 
-    def _pop_round(self, boxes: list[Container], pools: list[Pool], spent: list[int]) -> list[Node]:
+    def _pop_round(
+        self, boxes: list[Container], pools: list[NBestPool], spent: list[int]
+    ) -> list[Node]:
         """Up to ``frontier`` nodes, shared out evenly among the sentences still searching."""
         active = [
             i
@@ -173,7 +179,7 @@ class BranchAndBound:
         return popped
 
     def _result(
-        self, pool: Pool, box: Container, seed: list[Hypothesis], spent: int
+        self, pool: NBestPool, box: Container, seed: list[Hypothesis], spent: int
     ) -> list[Hypothesis]:
         """The sentence's n-best; ``info["expansions"]``: the nodes it expanded (its share of
         the work, the empty prefix included), what a proof cost or the budget it used up."""
@@ -185,12 +191,3 @@ class BranchAndBound:
             Hypothesis(h.tokens, h.logprob, h.score, h.length, h.finished, False, info)
             for h in seed
         ]
-
-
-def count_step(cost: Cost, rows: int) -> None:
-    """One ``step`` call scoring ``rows`` prefixes."""
-    cost.steps, cost.model_calls, cost.expanded = (
-        cost.steps + 1,
-        cost.model_calls + 1,
-        cost.expanded + rows,
-    )

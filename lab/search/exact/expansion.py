@@ -1,5 +1,5 @@
-"""Shared machinery of the exact searches (``exact``, ``best_first``): nodes, the n-best pool
-and its bound, the ranking's admissible bound, and batched node expansion.
+"""Node expansion for the exact searches (``exact``, ``best_first``): one ``step`` call for the
+open prefixes of one depth, and the children of each that can still beat the bound.
 
 Exact MAP decoding by branch-and-bound follows Stahlberg & Byrne (2019), "On NMT search
 errors and model errors: cat got your tongue?": a prefix is dropped as soon as its optimistic
@@ -31,137 +31,15 @@ bound) costs one ``topk``, not thousands of Python objects.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from lab.models.base import DecoderModel, State
-from lab.search.base import Hypothesis
-
-NEG_INF = float("-inf")
-
-
-def leafwise(fn: Callable[..., Tensor], *leaves: Any) -> Any:
-    """``fn`` over state values that are tensors or per-layer lists/tuples of tensors (the
-    layouts ``State`` allows), applied layer by layer; the container type is kept."""
-    if isinstance(leaves[0], Tensor):
-        return fn(*leaves)
-    return type(leaves[0])(fn(*layer) for layer in zip(*leaves, strict=True))
-
-
-def select_rows(values: dict[str, Any], rows: Tensor) -> dict[str, Any]:
-    """Rows ``rows`` (dim 0) of every tensor of a ``State.hyp``/``shared`` dict."""
-    return {
-        n: leafwise(lambda t: t.index_select(0, rows.to(t.device)), v) for n, v in values.items()
-    }
-
-
-def concat_rows(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack the rows of several ``State.hyp`` dicts of the same layout."""
-    return {n: leafwise(lambda *ts: torch.cat(ts, dim=0), *(p[n] for p in parts)) for n in parts[0]}
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """An open prefix: ``tokens`` (no BOS, no EOS), its model log-prob, the optimistic final
-    score ``bound``, and where its decoder state lives: row ``row`` of store entry ``sid``."""
-
-    bound: float
-    logp: float
-    tokens: tuple[int, ...]
-    sent: int
-    sid: int
-    row: int
-
-    @property
-    def depth(self) -> int:
-        return len(self.tokens)
-
-
-class Ranking:
-    """Score = log-prob + ``alpha`` * length (``alpha=0``: plain log-prob, the MAP ranking).
-
-    Both are monotone in the log-prob and linear in the length, which keeps the bound exact
-    and cheap: an open prefix of ``d`` tokens will end with a length in
-    ``[max(d+1, min_len), limit]``, so its best reachable score is its log-prob plus
-    ``alpha`` times the end of that range that ``alpha``'s sign favours.
-    """
-
-    def __init__(self, alpha: float, min_len: int) -> None:
-        self.alpha, self.min_len = float(alpha), int(min_len)
-
-    def score(self, logp: float, length: int) -> float:
-        return logp + self.alpha * length
-
-    def offset(self, depth: int, limit: int) -> float:
-        """Admissible bound minus log-prob for an open prefix of ``depth`` tokens."""
-        if self.alpha > 0:
-            return self.alpha * limit
-        return self.alpha * max(depth + 1, self.min_len)
-
-
-class Pool:
-    """The ``n`` best finished outputs of one sentence (no duplicates), and its bound."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.items: list[tuple[float, float, tuple[int, ...]]] = []  # (score, logp, tokens)
-
-    @property
-    def threshold(self) -> float:
-        """A prefix must beat this score strictly to be worth expanding."""
-        return self.items[-1][0] if len(self.items) == self.n else NEG_INF
-
-    def offer(self, tokens: tuple[int, ...], logp: float, score: float) -> None:
-        if score <= self.threshold or any(t == tokens for _, _, t in self.items):
-            return
-        self.items.append((score, logp, tokens))
-        self.items.sort(key=lambda item: -item[0])
-        del self.items[self.n :]
-
-    def hypotheses(self, proved: bool, info: dict[str, float] | None = None) -> list[Hypothesis]:
-        return [
-            Hypothesis(toks, lp, s, len(toks), True, proved, info) for s, lp, toks in self.items
-        ]
-
-
-class StateStore:
-    """Outputs of ``step`` calls (``State.hyp``), each kept until no waiting child needs it."""
-
-    def __init__(self) -> None:
-        self.hyp: dict[int, dict[str, Any]] = {}
-        self.refs: dict[int, int] = {}
-        self._next = 0
-
-    def add(self, hyp: dict[str, Any]) -> int:
-        sid, self._next = self._next, self._next + 1
-        self.hyp[sid], self.refs[sid] = hyp, 0
-        return sid
-
-    def hold(self, sid: int, count: int) -> None:
-        self.refs[sid] += count
-        self.release(sid, 0)
-
-    def release(self, sid: int, count: int = 1) -> None:
-        self.refs[sid] -= count
-        if self.refs[sid] <= 0:
-            del self.hyp[sid], self.refs[sid]
-
-    def gather(self, nodes: list[Node]) -> tuple[list[Node], dict[str, Any]]:
-        """The parent rows of ``nodes`` as one ``hyp`` dict, and the nodes in its row order."""
-        by_sid: dict[int, list[Node]] = defaultdict(list)
-        for node in nodes:
-            by_sid[node.sid].append(node)
-        order = [node for group in by_sid.values() for node in group]
-        parts = [
-            select_rows(self.hyp[sid], torch.tensor([node.row for node in group]))
-            for sid, group in by_sid.items()
-        ]
-        return order, concat_rows(parts) if len(parts) > 1 else parts[0]
+from lab.search.exact.nbest import NBestPool, Ranking
+from lab.search.exact.states import Node, StateStore, select_rows
+from lab.search.types import NEG_INF
 
 
 def expand(
@@ -234,7 +112,7 @@ def children(
     order: list[Node],
     log_probs: Tensor,
     sid: int,
-    pools: list[Pool],
+    pools: list[NBestPool],
     limits: list[int],
     ranking: Ranking,
     model: DecoderModel,

@@ -5,14 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lab.search.base import Hypothesis
-from lab.search.candidates import Candidates
-from lab.search.penalties import Penalty
-
-NEG_INF = float("-inf")
+from lab.search.beam.candidates import Candidates
+from lab.search.beam.penalties import Penalty
+from lab.search.types import NEG_INF, Hypothesis
 
 
-class Pool:
+class FinishedPool:
     """The K best finished hypotheses of each sentence still in the batch, best first.
 
     "Finished" here means done growing: ended by EOS, cut at the length limit, or left no

@@ -30,19 +30,12 @@ from torch import Tensor
 from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
-from lab.search.base import (
-    Cost,
-    Hypothesis,
-    SearchOutput,
-    check_min_len,
-    check_positive,
-    drop_sentences,
-    max_lengths,  # noqa: I001 - one name a line keeps the list short
-)
-from lab.search.processors import Processors, apply
+from lab.search.contracts import Processor
+from lab.search.driver import Move, Step, decode
+from lab.search.limits import Limits, check_positive
+from lab.search.processors.chain import Processors
 from lab.search.rng import generators, gumbel
-
-NEG_INF = float("-inf")
+from lab.search.types import NEG_INF, Hypothesis, SearchOutput
 
 
 def log1mexp(a: Tensor) -> Tensor:
@@ -107,9 +100,8 @@ class StochasticBeamSearch:
         temperature: float = 1.0,
     ) -> None:
         self.k = check_positive("beam_size", beam_size)
-        self.max_len_a = float(max_len_a)
-        self.max_len_b = check_positive("max_len_b", max_len_b, 0)
-        self.processors = Processors(None, check_min_len(min_len, self.max_len_a, self.max_len_b))
+        self.limits = Limits(max_len_a, max_len_b, min_len)
+        self.processors = Processors(None, self.limits.min_len)
         self.temperature = float(temperature)
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise LabError(
@@ -128,99 +120,88 @@ class StochasticBeamSearch:
         """Sample for each sentence of ``src`` ``(B, S)``; ``keys`` (one int per sentence) pick
         each sentence's random stream (None: its position in the batch)."""
         gens = generators(self.seed, keys, src.size(0))
+        procs = self.processors.for_model(model)
+
+        def start(limit: Tensor) -> StochasticStepper:
+            return StochasticStepper(self, procs, gens, model.eos_id, model.pad_id, src.device)
+
         with torch.inference_mode():
-            return self._search(model, src, src_lengths, gens)
+            return decode(model, src, src_lengths, self.limits, self.k, start)
 
-    def _search(
+
+class StochasticStepper:
+    """k prefixes per sentence with their perturbed scores; ended outputs stay as leaves."""
+
+    def __init__(
         self,
-        model: DecoderModel,
-        src: Tensor,
-        src_lengths: Tensor,
+        search: StochasticBeamSearch,
+        procs: list[Processor],
         gens: list[torch.Generator],
-    ) -> SearchOutput:
-        procs, k, n, dev = self.processors.for_model(model), self.k, src.size(0), src.device
-        f64 = torch.float64
-        cost = Cost(sentences=n, model_calls=1)
-        results: list[list[Hypothesis]] = [[] for _ in range(n)]
-        limit = max_lengths(src_lengths, self.max_len_a, self.max_len_b, model)  # (B,)
-        state = model.init_state(model.encode(src, src_lengths), k)
-        alive = torch.arange(n, device=dev)  # (n,) original sentence ids
-        score = torch.full((n, k), NEG_INF, dtype=f64, device=dev)  # (n, k) perturbed score G
-        score[:, 0] = gumbel(gens, 1, 1, dev).view(n)  # the root: G ~ Gumbel(log 1)
-        phi = torch.zeros(n, k, dtype=f64, device=dev)  # (n, k) sampling log-prob
-        logp = torch.zeros(n, k, dtype=f64, device=dev)  # (n, k) model log-prob
-        ended = torch.zeros(n, k, dtype=torch.bool, device=dev)  # (n, k) a leaf: EOS or cut
-        length = torch.zeros(n, k, dtype=torch.long, device=dev)  # (n, k) tokens, EOS included
-        kappa = torch.full((n,), NEG_INF, dtype=f64, device=dev)  # (n,) best G left behind
-        prev = torch.full((n * k,), model.bos_id, device=dev)  # (n*k,)
-        tokens = prev.new_zeros(n * k, 0)  # (n*k, t) generated so far (PAD after a leaf's end)
-        t = 0
-        while alive.numel():
-            t += 1
-            log_probs, state = model.step(prev, state)  # (n*k, V)
-            cost.count_step(n * k)
-            vocab = log_probs.size(1)
-            proc = apply(procs, log_probs, tokens, t)  # (n*k, V)
-            step_phi = torch.log_softmax(proc.to(f64) / self.temperature, dim=-1)  # (n*k, V)
-            child_phi = phi.view(n * k, 1) + step_phi  # (n*k, V)
-            noise = gumbel(gens, k, vocab, dev)  # (n*k, V) k rows from each sentence's stream
-            growing = score.isfinite() & ~ended  # (n, k)
-            parent = score.masked_fill(~growing, NEG_INF).view(n * k, 1)  # (n*k, 1)
-            child_g = truncated_gumbel(parent, child_phi + noise).view(n, k * vocab)
-            leaves = score.masked_fill(~ended, NEG_INF)  # (n, k) ended outputs compete as is
-            cand = torch.cat([child_g, leaves], dim=1)  # (n, k*V + k)
-            top, idx = cand.topk(k + 1, dim=1)  # (n, k+1)
-            kappa = torch.maximum(kappa, top[:, k])  # the best subtree dropped so far
-            score, idx = top[:, :k], idx[:, :k]  # (n, k)
-            child = idx < k * vocab  # (n, k) a new prefix (else: a leaf kept)
-            slot = torch.where(child, idx // vocab, idx - k * vocab)  # (n, k) the row it came from
-            cidx = idx.clamp_max(k * vocab - 1)  # (n, k) index into the children
-            token = torch.where(child, cidx % vocab, model.pad_id)  # (n, k)
-            step_lp = log_probs.to(f64).view(n, k * vocab).gather(1, cidx)  # (n, k)
-            phi = phi.gather(1, slot) + torch.where(child, step_phi.view(n, -1).gather(1, cidx), 0)
-            logp = logp.gather(1, slot) + torch.where(child, step_lp, 0.0)
-            length = length.gather(1, slot) + child.long()
-            at_limit = limit[alive].le(t)[:, None]  # (n, 1)
-            ended = ~child | token.eq(model.eos_id) | at_limit  # (n, k)
-            rows = (torch.arange(n, device=dev)[:, None] * k + slot).view(-1)  # (n*k,)
-            state = model.reorder(state, rows)
-            tokens = torch.cat([tokens.index_select(0, rows), token.view(-1, 1)], dim=1)
-            prev = token.masked_fill(~child, model.eos_id).view(-1)  # (n*k,) leaves feed EOS
-            done = (ended | score.isneginf()).all(dim=1)  # (n,)
-            if done.any():
-                for i in done.nonzero().squeeze(1).tolist():
-                    results[int(alive[i])] = self._sample(
-                        i, k, score, phi, logp, length, kappa, tokens, model.eos_id
-                    )
-                keep = (~done).nonzero().squeeze(1).tolist()
-                gens = [gens[i] for i in keep]
-                state, sentence_wise, (prev, tokens) = drop_sentences(
-                    done, k, state, [alive, score, phi, logp, ended, length, kappa], [prev, tokens]
-                )
-                alive, score, phi, logp, ended, length, kappa = sentence_wise
-                n = alive.numel()
-        return SearchOutput(results, cost)
-
-    @staticmethod
-    def _sample(
-        i: int,
-        k: int,
-        score: Tensor,
-        phi: Tensor,
-        logp: Tensor,
-        length: Tensor,
-        kappa: Tensor,
-        tokens: Tensor,
         eos: int,
-    ) -> list[Hypothesis]:
+        pad: int,
+        dev: torch.device,
+    ) -> None:
+        self.processors, self.gens, self.eos, self.pad = procs, gens, eos, pad
+        self.k, self.temperature, n, f64 = search.k, search.temperature, len(gens), torch.float64
+        self.score = torch.full((n, self.k), NEG_INF, dtype=f64, device=dev)  # (n, k) G
+        self.score[:, 0] = gumbel(gens, 1, 1, dev).view(n)  # the root: G ~ Gumbel(log 1)
+        self.phi = torch.zeros(n, self.k, dtype=f64, device=dev)  # (n, k) sampling log-prob
+        self.logp = torch.zeros(n, self.k, dtype=f64, device=dev)  # (n, k) model log-prob
+        self.ended = torch.zeros(n, self.k, dtype=torch.bool, device=dev)  # (n, k) a leaf
+        self.length = torch.zeros(n, self.k, dtype=torch.long, device=dev)  # (n, k) EOS incl.
+        self.kappa = torch.full((n,), NEG_INF, dtype=f64, device=dev)  # (n,) best G left behind
+
+    def advance(self, step: Step) -> Move:
+        k, (n, vocab), f64 = self.k, step.processed.shape, torch.float64
+        n //= k
+        step_phi = torch.log_softmax(step.processed.to(f64) / self.temperature, dim=-1)
+        child_phi = self.phi.view(n * k, 1) + step_phi  # (n*k, V)
+        noise = gumbel(self.gens, k, vocab, step_phi.device)  # (n*k, V) k rows per sentence
+        growing = self.score.isfinite() & ~self.ended  # (n, k)
+        parent = self.score.masked_fill(~growing, NEG_INF).view(n * k, 1)  # (n*k, 1)
+        child_g = truncated_gumbel(parent, child_phi + noise).view(n, k * vocab)
+        leaves = self.score.masked_fill(~self.ended, NEG_INF)  # (n, k) ended outputs compete
+        top, idx = torch.cat([child_g, leaves], dim=1).topk(k + 1, dim=1)  # (n, k+1)
+        self.kappa = torch.maximum(self.kappa, top[:, k])  # the best subtree dropped so far
+        self.score, idx = top[:, :k], idx[:, :k]  # (n, k)
+        child = idx < k * vocab  # (n, k) a new prefix (else: a leaf kept)
+        slot = torch.where(child, idx // vocab, idx - k * vocab)  # (n, k) the row it came from
+        cidx = idx.clamp_max(k * vocab - 1)  # (n, k) index into the children
+        token = torch.where(child, cidx % vocab, self.pad)  # (n, k)
+        step_lp = step.log_probs.to(f64).view(n, k * vocab).gather(1, cidx)  # (n, k)
+        child_step_phi = step_phi.view(n, -1).gather(1, cidx)  # (n, k)
+        self.phi = self.phi.gather(1, slot) + torch.where(child, child_step_phi, 0)
+        self.logp = self.logp.gather(1, slot) + torch.where(child, step_lp, 0.0)
+        self.length = self.length.gather(1, slot) + child.long()
+        at_limit = step.limit.le(step.t)[:, None]  # (n, 1)
+        self.ended = ~child | token.eq(self.eos) | at_limit  # (n, k)
+        rows = (torch.arange(n, device=slot.device)[:, None] * k + slot).view(-1)  # (n*k,)
+        done = (self.ended | self.score.isneginf()).all(dim=1)  # (n,)
+        feed = token.masked_fill(~child, self.eos).view(-1)  # (n*k,) leaves feed EOS
+        return Move(token.view(-1), done, rows=rows, feed=feed)
+
+    def finish(self, sentences: Tensor, tokens: Tensor) -> list[list[Hypothesis]]:
+        return [self._sample(i, tokens) for i in sentences.tolist()]
+
+    def keep(self, sentences: Tensor, rows: Tensor) -> None:
+        self.gens = [self.gens[i] for i in sentences.tolist()]
+        self.score, self.phi, self.logp = (
+            self.score[sentences],
+            self.phi[sentences],
+            self.logp[sentences],
+        )
+        self.ended, self.length = self.ended[sentences], self.length[sentences]
+        self.kappa = self.kappa[sentences]
+
+    def _sample(self, i: int, tokens: Tensor) -> list[Hypothesis]:
         """Sentence ``i``'s sampled outputs (its beam's leaves, best perturbed score first)."""
-        threshold = float(kappa[i])
+        threshold, k = float(self.kappa[i]), self.k
         out = []
         for g, sp, lp, n_tok, seq in zip(
-            score[i].tolist(),
-            phi[i].tolist(),
-            logp[i].tolist(),
-            length[i].tolist(),
+            self.score[i].tolist(),
+            self.phi[i].tolist(),
+            self.logp[i].tolist(),
+            self.length[i].tolist(),
             tokens[i * k : (i + 1) * k].tolist(),
             strict=True,
         ):
@@ -228,6 +209,6 @@ class StochasticBeamSearch:
                 continue
             toks = tuple(seq[:n_tok])
             info = {"perturbed_score": g, "sample_logprob": sp, "threshold": threshold}
-            finished = bool(toks) and toks[-1] == eos
+            finished = bool(toks) and toks[-1] == self.eos
             out.append(Hypothesis(toks, lp, g, n_tok, finished, info=info))
         return out

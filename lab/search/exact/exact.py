@@ -7,10 +7,10 @@ holds few decoder states at a time (about one ``step`` output per level of the d
 bound starts at the n-th score of a beam search's n-best, so only prefixes that can beat the
 beam are ever expanded. Each round pops up to ``frontier`` nodes across the sentences of the
 batch (the top ``frontier / active`` of each stack, mostly siblings of one depth) and expands
-them with one ``step`` per distinct depth; states are kept, not recomputed (``frontier``
-module docstring). Popping several nodes per sentence leaves strict DFS order, which changes
-how fast the bound tightens, never the result: every node that can beat the final bound is
-expanded whatever the order.
+them with one ``step`` per distinct depth; states are kept, not recomputed (see
+``lab.search.exact.expansion``). Popping several nodes per sentence leaves strict DFS order,
+which changes how fast the bound tightens, never the result: every node that can beat the
+final bound is expanded whatever the order.
 
 Ranking: plain log-prob (``penalty=none``) or ``word_reward`` (log-prob + alpha * length);
 average/gnmt normalization has no admissible prefix bound here and is refused.
@@ -19,14 +19,15 @@ average/gnmt normalization has no admissible prefix bound here and is refused.
 from __future__ import annotations
 
 from lab.registry import SEARCHES
-from lab.search.bnb import BranchAndBound, Container
-from lab.search.frontier import Node, Siblings
+from lab.search.exact.branch_and_bound import BranchAndBound, Container
+from lab.search.exact.expansion import Siblings
+from lab.search.exact.states import Node, StateStore
 
 
 class Stack(Container):
     """LIFO over sibling groups: the newest group's best remaining child first."""
 
-    def __init__(self, store) -> None:  # noqa: ANN001 - a frontier.StateStore
+    def __init__(self, store: StateStore) -> None:
         super().__init__(store)
         self.groups: list[Siblings] = []
 

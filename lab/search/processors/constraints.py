@@ -1,27 +1,19 @@
-"""Logits processors: small transforms of a step's log-probabilities, applied in order.
-
-A processor is called as ``proc(log_probs, tokens, step)`` with ``log_probs`` ``(N, V)``,
-``tokens`` ``(N, step-1)`` (generated so far, no BOS) and ``step`` the 1-based position of the
-token being chosen; it returns the processed ``(N, V)``. Processors change what the search
-ranks by, never the model log-probability a hypothesis reports. A processor with
-``takes_limit = True`` (``forced_eos``) is also given ``limit``, each row's length limit ``(N,)``,
-by the searches that have one per sentence (``beam``, ``beam_lp``, the toolkit presets).
+"""Constraints on what a step may generate: banned tokens, a minimum length, no repeated
+n-gram, EOS forced at the last allowed step. Each sets the scores of what it forbids to -inf
+(``NEG_INF``); the search never reports a processed score as the model's log-prob.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lab.errors import LabError
-from lab.models.base import DecoderModel
 from lab.registry import PROCESSORS
-from lab.vocab import BOS_ID, EOS_ID, PAD_ID
-
-NEG_INF = float("-inf")
+from lab.search.types import NEG_INF
+from lab.vocab import EOS_ID
 
 
 @PROCESSORS.register("ban_tokens")
@@ -122,79 +114,3 @@ class ForcedEOS:
         forced = torch.full_like(log_probs, NEG_INF)  # (N, V)
         forced[:, self.eos_id] = eos if self.score == "logprob" else 0.0
         return torch.where(last[:, None], forced, log_probs)
-
-
-def model_forces_eos(model: DecoderModel) -> bool:
-    """Whether ``model`` asks for EOS at the length limit: a Hugging Face model (model=hf) whose
-    generation config sets ``forced_eos_token_id``, as MarianMT's does; other models never do."""
-    hf = getattr(model, "hf", None)
-    forced = getattr(getattr(hf, "generation_config", None), "forced_eos_token_id", None)
-    if forced is None:
-        return False
-    ids = list(forced) if isinstance(forced, list | tuple) else [forced]
-    if ids != [model.eos_id]:
-        raise LabError(
-            f"the model's forced_eos_token_id={forced} is not its EOS id {model.eos_id}; the lab"
-            " forces EOS only: set search.forced_eos=off (or zero to force EOS)."
-        )
-    return True
-
-
-class Processors:
-    """The processors a search applies, built (and so validated) with the search.
-
-    Always first: PAD and BOS banned; then EOS banned before ``min_len``; then each
-    ``{"name": ..., **kwargs}`` spec of the config, in order. A misspelled name or key fails
-    when the search is built, before any training. ``for_model`` binds them to a model's ids.
-    ``limits``: whether the search passes each row's length limit to ``apply`` (the beam
-    searches do); without it, ``forced_eos`` needs its own ``max_len``.
-    """
-
-    def __init__(
-        self,
-        specs: Sequence[Mapping[str, Any]] | None = None,
-        min_len: int = 0,
-        limits: bool = False,
-    ) -> None:
-        self.specs = [dict(s) for s in specs or ()]
-        self.min_len, self.limits = int(min_len), limits
-        for spec in self.specs:
-            if "name" not in spec:
-                raise LabError(
-                    f"search.processors entry {spec} has no name; write {{name: <processor>, ...}}"
-                    f" with one of: {', '.join(PROCESSORS.names())}."
-                )
-        self.for_ids(PAD_ID, BOS_ID, EOS_ID)
-
-    def for_model(self, model: DecoderModel) -> list:
-        return self.for_ids(model.pad_id, model.bos_id, model.eos_id)
-
-    def for_ids(self, pad_id: int, bos_id: int, eos_id: int) -> list:
-        procs: list = [BanTokens([pad_id, bos_id])]
-        if self.min_len > 1:
-            procs.append(MinLength(self.min_len, eos_id))
-        for spec in self.specs:
-            spec = dict(spec)
-            name = spec.pop("name")
-            if name in ("min_length", "forced_eos"):
-                spec.setdefault("eos_id", eos_id)
-            procs.append(PROCESSORS.build(name, **spec))
-            if name == "forced_eos" and not (procs[-1].max_len or self.limits):
-                raise LabError(
-                    "processor forced_eos needs max_len (the step that must be EOS) with this"
-                    " search; only beam searches know each sentence's own limit."
-                )
-        return procs
-
-
-def apply(
-    procs: Sequence, log_probs: Tensor, tokens: Tensor, step: int, limit: Tensor | None = None
-) -> Tensor:
-    """``procs`` applied in order; ``limit`` ``(N,)``, each row's length limit, goes to the
-    processors that take it."""
-    for p in procs:
-        if getattr(p, "takes_limit", False):
-            log_probs = p(log_probs, tokens, step, limit)
-        else:
-            log_probs = p(log_probs, tokens, step)
-    return log_probs

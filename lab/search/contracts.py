@@ -1,0 +1,116 @@
+"""The two plug-in contracts of decoding, written down: ``Search`` and ``Processor``.
+
+A **search** is built from its config by the ``search`` registry and called per batch:
+``search(model, src, src_lengths, **inputs) -> SearchOutput``. Beyond the batch it may ask for
+*optional inputs*, named in its ``inputs`` attribute (no attribute: none). They are the only
+ones there are, and ``call_search`` is the one place that passes them:
+
+* ``keys``: one int per sentence (``lab.search.rng.example_key`` of the example id), which
+  seeds the sentence's own random stream; a sampling search's draws then do not depend on the
+  batch. Searches that sample ask for it.
+* ``detokenize``: output token ids (no EOS) -> text; what MBR's utilities compare.
+
+A search may also carry ``nbest`` (outputs per sentence it returns; default 1: the evaluator
+saves n-best lists when it is above 1) and ``settings`` (the values it was built from, e.g. a
+toolkit preset's resolved knobs, recorded beside the run's results); ``nbest_of`` and
+``settings_of`` read them.
+
+A **processor** transforms one step's log-probabilities, ``proc(log_probs, tokens, step)`` with
+``log_probs`` ``(N, V)``, ``tokens`` ``(N, step-1)`` and the 1-based ``step``; it returns the
+processed ``(N, V)``. One that also needs each row's length limit ``(N,)`` says so with
+``takes_limit = True`` and is called with ``limit`` as a fourth argument (``forced_eos``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from torch import Tensor
+
+from lab.models.base import DecoderModel
+from lab.search.types import SearchOutput
+
+INPUTS = ("keys", "detokenize")
+Detokenize = Callable[[Sequence[int]], str]
+
+
+@runtime_checkable
+class Search(Protocol):
+    """``search(model, src (B, S), src_lengths (B,), **inputs) -> SearchOutput``."""
+
+    def __call__(
+        self, model: DecoderModel, src: Tensor, src_lengths: Tensor, **inputs: Any
+    ) -> SearchOutput: ...
+
+
+@runtime_checkable
+class Processor(Protocol):
+    """``proc(log_probs (N, V), tokens (N, step-1), step) -> (N, V)``."""
+
+    def __call__(self, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor: ...
+
+
+class LimitProcessor(Protocol):
+    """A processor that also reads each row's length limit ``(N,)``."""
+
+    takes_limit: ClassVar[bool]
+
+    def __call__(
+        self, log_probs: Tensor, tokens: Tensor, step: int, limit: Tensor | None = None
+    ) -> Tensor: ...
+
+
+def wanted_inputs(search: Search) -> tuple[str, ...]:
+    """The optional inputs ``search`` asks for; an unknown name is a plug-in's bug."""
+    wants = tuple(getattr(search, "inputs", ()))
+    unknown = [w for w in wants if w not in INPUTS]
+    if unknown:
+        raise TypeError(f"search asks for unknown inputs {unknown}; known: {', '.join(INPUTS)}")
+    return wants
+
+
+def call_search(
+    search: Search,
+    model: DecoderModel,
+    src: Tensor,
+    src_lengths: Tensor,
+    keys: Sequence[int] | None = None,
+    detokenize: Detokenize | None = None,
+) -> SearchOutput:
+    """Run ``search`` on one batch, passing the optional inputs it asks for (and only those)."""
+    wants = wanted_inputs(search)
+    extra: dict[str, Any] = {}
+    if "keys" in wants:
+        extra["keys"] = None if keys is None else list(keys)
+    if "detokenize" in wants:
+        extra["detokenize"] = detokenize
+    return search(model, src, src_lengths, **extra)
+
+
+def nbest_of(search: Search) -> int:
+    """Outputs per sentence the search returns (1 unless it says otherwise)."""
+    return int(getattr(search, "nbest", 1))
+
+
+def settings_of(search: Search) -> dict[str, Any] | None:
+    """The values the search was built from, where it keeps them (toolkit presets)."""
+    settings = getattr(search, "settings", None)
+    return dict(settings) if settings else None
+
+
+def apply(
+    procs: Sequence[Processor],
+    log_probs: Tensor,
+    tokens: Tensor,
+    step: int,
+    limit: Tensor | None = None,
+) -> Tensor:
+    """``procs`` applied in order; ``limit`` ``(N,)``, each row's length limit, goes to the
+    processors that take it."""
+    for p in procs:
+        if getattr(p, "takes_limit", False):
+            log_probs = p(log_probs, tokens, step, limit)  # type: ignore[call-arg]
+        else:
+            log_probs = p(log_probs, tokens, step)
+    return log_probs
