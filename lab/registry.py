@@ -15,9 +15,12 @@ import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from lab.errors import LabError
+
+if TYPE_CHECKING:  # the contracts import the registries' users; only the types are needed
+    from lab.search.contracts import Processor, Search
 
 T = TypeVar("T")
 
@@ -156,10 +159,14 @@ def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
 
 
 MODELS: Registry[Any] = Registry("model", "decoder architectures (encode/step/reorder/score)")
-SEARCHES: Registry[Any] = Registry("search", "search algorithms: search(model, batch) -> n-best")
+SEARCHES: Registry[Callable[..., Search]] = Registry(
+    "search", "search algorithms: search(model, batch) -> n-best"
+)
 PENALTIES: Registry[Any] = Registry("penalty", "length penalties / final scorers for beam search")
 STOP_RULES: Registry[Any] = Registry("stop_rule", "when beam search may stop for a sentence")
-PROCESSORS: Registry[Any] = Registry("processor", "logits processors applied at every step")
+PROCESSORS: Registry[Callable[..., Processor]] = Registry(
+    "processor", "logits processors applied at every step"
+)
 TASKS: Registry[Any] = Registry("task", "tasks: data splits, references and default metrics")
 METRICS: Registry[Any] = Registry("metric", "corpus metrics over hypotheses and references")
 UTILITIES: Registry[Any] = Registry("utility", "MBR utilities u(hypothesis, pseudo-reference)")

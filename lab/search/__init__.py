@@ -14,31 +14,31 @@ A map of the package (each layer imports only the layers below it; ``lint-import
     types.py                ``Hypothesis``, ``SearchOutput``, ``Cost``, ``NEG_INF``
 
 A step-by-step search is a ``Stepper`` on the driver: its selection rule (``advance``), what it
-records for a sentence that ends (``finish``) and how its tensors shrink (``keep``). Top-2
-sampling, whole::
+records for a sentence that ends (``finish``) and how its tensors shrink (``keep``); the driver
+does the rest. Top-2 sampling, whole (``tests/test_search_driver.py`` checks it against
+enumeration)::
 
     class Top2:
         def __init__(self, procs, gens, eos):
             self.processors, self.gens, self.eos = procs, gens, eos
-            self.logp = torch.zeros(len(gens))  # (n,) model log-prob
+            self.logp = torch.zeros(len(gens), dtype=torch.float64)  # (n,) model log-prob
 
         def advance(self, step):
             top, tok = step.processed.topk(2, dim=-1)  # (n, 2)
             u = uniform(self.gens, 1, 1, top.device)  # (n, 1)
-            pick = (u > top.softmax(-1)[:, :1]).long()  # (n, 1) 1: the second
+            pick = (u > top.double().softmax(-1)[:, :1]).long()  # (n, 1) 1: the second
             tok = tok.gather(1, pick).squeeze(1)  # (n,)
-            self.logp += step.log_probs.gather(1, tok[:, None]).squeeze(1)
+            self.logp += step.log_probs.gather(1, tok[:, None]).squeeze(1).double()
             return Move(tok, tok.eq(self.eos) | step.limit.le(step.t))
 
         def finish(self, sentences, tokens):
-            return [[Hypothesis(tuple(tokens[i].tolist()), float(self.logp[i]), ...)] ...]
+            out = [(tuple(tokens[i].tolist()), float(self.logp[i])) for i in sentences.tolist()]
+            return [[Hypothesis(t, lp, lp, len(t), t[-1] == self.eos)] for t, lp in out]
 
         def keep(self, sentences, rows):
-            self.logp, self.gens = self.logp[sentences], [self.gens[i] for i in sentences]
+            self.logp, self.gens = self.logp[sentences], [self.gens[i] for i in sentences.tolist()]
 
-    decode(model, src, src_lengths, Limits(), 1, lambda limit: Top2(procs, gens, eos))
-
-(``tests/test_search_driver.py`` holds it in full and checks it against enumeration.)
+    decode(model, src, src_lengths, Limits(), 1, lambda limit: Top2(procs, gens, model.eos_id))
 """
 
 from lab.search import beam, exact, mbr, processors, sampling  # noqa: F401  (registration)

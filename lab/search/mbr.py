@@ -12,10 +12,9 @@ and the output n-best holds the ``nbest`` candidates of highest expected utility
 earlier candidate first), each with its model ``logprob``, ``score`` = its expected utility
 and ``info["expected_utility"]``.
 
-Random streams: an inner search that declares ``"keys"`` in its ``inputs`` gets per-sentence
-keys. The candidate search gets the sentence keys the evaluator passes; the pseudo-reference
-search gets keys derived from them (``pseudo_ref_keys``), so that two sampling searches with
-the same seed still draw different, independent outputs for the same sentence.
+Random streams: the inner searches run through ``call_search``; the candidate search gets the
+sentence keys, the pseudo-reference search keys derived from them (``pseudo_ref_keys``), so two
+sampling searches with the same seed draw independent outputs for the same sentence.
 
 Cost: the inner searches' counters (steps, model calls, expansions), the utility's pair
 evaluations (``utility_calls``), and wall time split into ``generation_seconds`` (the inner
@@ -26,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -37,14 +36,10 @@ from lab.models.base import DecoderModel
 from lab.registry import SEARCHES, UTILITIES
 from lab.search.contracts import Detokenize, Search, call_search
 from lab.search.limits import check_positive
-from lab.search.rng import example_key
+from lab.search.rng import pseudo_ref_keys
 from lab.search.types import Cost, Hypothesis, SearchOutput
 
-
-def pseudo_ref_keys(keys: Sequence[int]) -> list[int]:
-    """The keys of the pseudo-reference search: a stable hash of each sentence key, tagged, so
-    its random stream differs from the candidate search's for the same sentence and seed."""
-    return [example_key(f"mbr.pseudo_refs:{int(k)}") for k in keys]
+Text = Callable[[Hypothesis], str]  # a hypothesis -> its detokenized text
 
 
 def build_inner(key: str, cfg: Any) -> Search:
@@ -110,14 +105,13 @@ class MBR:
             refs = call_search(self.pseudo_refs, model, src, src_lengths, ref_keys, detokenize)
         generated = time.perf_counter()
         calls = self.utility.calls
-        text = _Texts(detokenize, model.eos_id)
+        text = _texts(detokenize, model.eos_id)
         nbest = [
             self.rank(cand, ref, text) for cand, ref in zip(cands.nbest, refs.nbest, strict=True)
         ]
         cost = Cost()
-        cost.add(cands.cost)
-        if refs is not cands:
-            cost.add(refs.cost)
+        for inner in (cands, refs) if refs is not cands else (cands,):
+            cost.add(inner.cost)
         cost.sentences = n
         cost.utility_calls += self.utility.calls - calls
         cost.generation_seconds = generated - started
@@ -125,7 +119,7 @@ class MBR:
         return SearchOutput(nbest, cost)
 
     def rank(
-        self, candidates: Sequence[Hypothesis], refs: Sequence[Hypothesis], text: _Texts
+        self, candidates: Sequence[Hypothesis], refs: Sequence[Hypothesis], text: Text
     ) -> list[Hypothesis]:
         """One sentence's ``nbest`` best distinct candidates by expected utility."""
         first: dict[tuple[int, ...], Hypothesis] = {}
@@ -135,27 +129,22 @@ class MBR:
         utility = self.utility.matrix([text(h) for h in unique], [text(r) for r in refs])
         expected = utility.mean(dim=1).tolist()  # (C,) uniform weights over the R refs
         order = sorted(range(len(unique)), key=lambda c: -expected[c])  # stable: ties keep order
+        ranked = [(unique[c], expected[c]) for c in order[: self.nbest]]
         return [
-            dataclasses.replace(
-                unique[c],
-                score=expected[c],
-                proved_optimal=None,
-                info={"expected_utility": expected[c]},
-            )
-            for c in order[: self.nbest]
+            dataclasses.replace(h, score=e, proved_optimal=None, info={"expected_utility": e})
+            for h, e in ranked
         ]
 
 
-class _Texts:
+def _texts(detokenize: Detokenize, eos: int) -> Text:
     """Detokenized text of a hypothesis (EOS dropped), computed once per token sequence."""
+    cache: dict[tuple[int, ...], str] = {}
 
-    def __init__(self, detokenize: Detokenize, eos: int) -> None:
-        self.detokenize, self.eos = detokenize, eos
-        self.cache: dict[tuple[int, ...], str] = {}
-
-    def __call__(self, hyp: Hypothesis) -> str:
+    def text(hyp: Hypothesis) -> str:
         toks = hyp.tokens
-        if toks not in self.cache:
-            ids = toks[:-1] if hyp.finished and toks and toks[-1] == self.eos else toks
-            self.cache[toks] = self.detokenize(list(ids))
-        return self.cache[toks]
+        if toks not in cache:
+            ids = toks[:-1] if hyp.finished and toks and toks[-1] == eos else toks
+            cache[toks] = detokenize(list(ids))
+        return cache[toks]
+
+    return text

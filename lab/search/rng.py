@@ -52,3 +52,9 @@ def uniform(gens: Sequence[torch.Generator], rows: int, width: int, device: torc
 def gumbel(gens: Sequence[torch.Generator], rows: int, width: int, device: torch.device) -> Tensor:
     """Standard Gumbel noise ``-log(-log U)``, ``(len(gens) * rows, width)``, float64."""
     return -torch.log(-torch.log(uniform(gens, rows, width, device)))
+
+
+def pseudo_ref_keys(keys: Sequence[int]) -> list[int]:
+    """The keys of the pseudo-reference search: a stable hash of each sentence key, tagged, so
+    its random stream differs from the candidate search's for the same sentence and seed."""
+    return [example_key(f"mbr.pseudo_refs:{int(k)}") for k in keys]
