@@ -41,8 +41,8 @@ class Processors:
     Always first: PAD and BOS banned; then EOS banned before ``min_len``; then each
     ``{"name": ..., **kwargs}`` spec of the config, in order. A misspelled name or key fails
     when the search is built, before any training. ``for_model`` binds them to a model's ids.
-    ``limits``: whether the search passes each row's length limit to ``apply`` (the beam
-    searches do); without it, ``forced_eos`` needs its own ``max_len``.
+    ``limits``: whether ``forced_eos`` may force EOS at each sentence's own length limit
+    (``max_len=0``; the beam searches allow it); without it, ``forced_eos`` needs ``max_len``.
     """
 
     def __init__(
