@@ -37,11 +37,10 @@ Detokenize = Callable[[Sequence[int]], str]
 
 @runtime_checkable
 class Search(Protocol):
-    """``search(model, src (B, S), src_lengths (B,), **inputs) -> SearchOutput``."""
+    """``search(model, src (B, S), src_lengths (B,)) -> SearchOutput``; the optional inputs it
+    names in ``inputs`` are keyword parameters of its ``__call__`` (``keys=None``)."""
 
-    def __call__(
-        self, model: DecoderModel, src: Tensor, src_lengths: Tensor, **inputs: Any
-    ) -> SearchOutput: ...
+    def __call__(self, model: DecoderModel, src: Tensor, src_lengths: Tensor) -> SearchOutput: ...
 
 
 @runtime_checkable
@@ -85,7 +84,7 @@ def call_search(
         extra["keys"] = None if keys is None else list(keys)
     if "detokenize" in wants:
         extra["detokenize"] = detokenize
-    return search(model, src, src_lengths, **extra)
+    return search(model, src, src_lengths, **extra)  # type: ignore[call-arg]
 
 
 def nbest_of(search: Search) -> int:
