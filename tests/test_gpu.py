@@ -8,9 +8,10 @@ the CPU; the searches run on the device.
 
 What is asserted on CUDA, where kernels are not bit-exact across batch shapes: identical
 tokens, and float32 log-probs within ``ATOL`` (1e-4) of the CPU truth and of the same sentence
-decoded alone. Samples are drawn from per-sentence CPU generators (``lab.search.rng``), so a
+decoded alone. ``sample`` draws from per-sentence CPU generators (``lab.search.rng``), so a
 device draws the same uniforms as the CPU: its samples are the CPU's except where a token's
-cumulative probability differs across a uniform by less than the kernels' rounding.
+cumulative probability differs across a uniform by less than the kernels' rounding;
+``stochastic_beam`` draws its vocabulary-wide noise from per-sentence generators on the device.
 """
 
 from __future__ import annotations

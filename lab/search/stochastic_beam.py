@@ -127,7 +127,7 @@ class StochasticBeamSearch:
     ) -> SearchOutput:
         """Sample for each sentence of ``src`` ``(B, S)``; ``keys`` (one int per sentence) pick
         each sentence's random stream (None: its position in the batch)."""
-        gens = generators(self.seed, keys, src.size(0))
+        gens = generators(self.seed, keys, src.size(0), src.device)  # V-wide noise: on device
         with torch.inference_mode():
             return self._search(model, src, src_lengths, gens)
 
