@@ -15,30 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import torch
 
 from lab.bench.common import MODES, Settings, build_transformer, median_times, random_batch
+from lab.bench.device_compare import synced
 from lab.search.rng import generators, gumbel, uniform
 
 SHAPES = {"sample_n16": (16, 1), "stochastic_beam5": (5, None)}  # rows per sentence, width
-
-
-def synced(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
-    """``fn`` followed by a CUDA synchronize on a CUDA device, so wall times include the work
-    the call queued."""
-    if device.type != "cuda":
-        return fn
-
-    def call() -> Any:
-        out = fn()
-        torch.cuda.synchronize(device)
-        return out
-
-    return call
 
 
 def step_time(s: Settings, rows: int, device: torch.device) -> float:
