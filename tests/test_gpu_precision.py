@@ -8,12 +8,16 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import lab  # noqa: F401  (registers the searches and models)
+import lab.models  # noqa: F401  (registers the models)
+import lab.search  # noqa: F401  (registers the searches)
+from lab.bench.precisions import compare, render
 from lab.config_checks import check_config
 from lab.errors import LabError
+from lab.pipeline import run
 from lab.precision import CHOICES, check_precision, decoding_precision
 from lab.registry import SEARCHES
 from tests.brute_force import sources, tiny_model
+from tests.conftest import tiny
 from tests.test_configs import composed
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -95,3 +99,21 @@ def test_the_composed_config_is_checked_before_anything_runs(overrides, message)
 def test_the_default_config_decodes_in_fp32_and_bf16_on_cpu_passes_the_checks():
     assert composed().precision == "fp32"
     check_config(OmegaConf.to_container(composed("precision=bf16", "device=cpu"), resolve=True))
+
+
+def test_runs_in_fp32_and_bf16_decode_the_same_checkpoint_and_compare(tmp_path, capsys):
+    """End to end on CPU, in this process: a run in fp32 trains the tiny checkpoint, a run with
+    ``precision=bf16`` decodes that cached checkpoint (precision is not part of the cache key),
+    and ``lab.bench.precisions`` puts the two runs side by side."""
+    dirs = [tmp_path / "fp32", tmp_path / "bf16"]
+    where = [f"cache_dir={tmp_path / 'cache'}", f"data_dir={tmp_path / 'data'}", "device=cpu"]
+    for precision, run_dir in zip(("fp32", "bf16"), dirs, strict=True):
+        run(composed(*tiny(), *where, f"precision={precision}"), run_dir)
+    assert capsys.readouterr().out.count("training transformer") == 1
+    rows = compare(dirs)
+    assert [r["precision"] for r in rows] == ["fp32", "bf16"]
+    assert rows[0]["identical_to_fp32"] == 1.0 and rows[0]["max_logprob_gap_vs_fp32"] == 0
+    assert rows[1]["identical_to_fp32"] >= 0.5 and rows[1]["bleu"] is not None
+    assert "| bf16 | 10 |" in render(rows)
+    with pytest.raises(LabError, match="precision=fp32"):
+        compare(dirs[1:])
