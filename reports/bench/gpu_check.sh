@@ -24,6 +24,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 cd "$ROOT" || exit 1
 export WANDB_MODE=offline WANDB_SILENT=true LAB_CACHE_DIR="$OUT/cache" PYTHONUNBUFFERED=1
+export CUBLAS_WORKSPACE_CONFIG=:4096:8  # deterministic cuBLAS: the resume test compares weights
 printf 'step\tstatus\tseconds\n' > "$OUT/steps.tsv"
 
 step() {  # step NAME COMMAND...: run, log to $OUT/NAME.log, record status and time
