@@ -13,7 +13,7 @@ import lab.search  # noqa: F401  (registers the searches)
 from lab.bench.precisions import compare, render
 from lab.config_checks import check_config
 from lab.errors import LabError
-from lab.pipeline import run
+from lab.pipeline import comparable, run
 from lab.precision import CHOICES, check_precision, decoding_precision
 from lab.registry import SEARCHES
 from tests.brute_force import sources, tiny_model
@@ -117,3 +117,11 @@ def test_runs_in_fp32_and_bf16_decode_the_same_checkpoint_and_compare(tmp_path, 
     assert "| bf16 | 10 |" in render(rows)
     with pytest.raises(LabError, match="precision=fp32"):
         compare(dirs[1:])
+
+
+def test_a_run_recorded_before_the_precision_key_is_the_same_as_one_in_fp32():
+    """Rerunning a completed run skips it only when its config is the same: ``precision: fp32``
+    is the default, so a run recorded without the key is not refused as another config."""
+    old = {"seed": 0, "search": {"name": "beam"}}
+    assert comparable({**old, "precision": "fp32"}) == comparable(old)
+    assert comparable({**old, "precision": "bf16"}) != comparable(old)
