@@ -15,6 +15,7 @@ import torch
 from lab.errors import LabError
 from lab.models.copy import check_copy_option
 from lab.models.quantize import check_quantize
+from lab.precision import check_precision
 from lab.registry import check_type
 from lab.train import TrainSettings
 
@@ -40,6 +41,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LabError(f"device={device} but torch sees no CUDA device; use device=cpu or auto.")
     check_quantize(model.get("quantize"), device)
+    check_precision(config.get("precision", "fp32"), device, config.get("model"))
 
 
 def check_facts_option(model: Mapping[str, Any], task: Mapping[str, Any]) -> None:

@@ -22,6 +22,7 @@ from lab.io import check_writable
 from lab.loggers import open_logger
 from lab.model_cache import ModelSource, locate_model
 from lab.models.quantize import quantize
+from lab.precision import decoding_precision
 from lab.registry import SEARCHES, TASKS
 from lab.results import (
     LOCK,
@@ -87,6 +88,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | No
     data_dir, cache_dir = resolve_dirs(cfg)
     check_writable(cache_dir, "cache directory", "cache_dir")
     device = setup_torch(cfg)
+    precision = decoding_precision(str(cfg.get("precision", "fp32")), device)
     search = SEARCHES.build(cfg.search.name, **options(cfg.search))  # fails before training
     task = TASKS.build(
         cfg.task.name, data_dir=data_dir, cache_dir=cache_dir, **options(cfg.task, "tokenizer")
@@ -108,7 +110,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | No
         lg.checkpoint(source.path, source.name)  # W&B lineage: the checkpoint decoded
         pairs = encode_examples(examples, source.tokenizer)
         save_nbest = bool(cfg.eval.save_nbest) or nbest_of(search) > 1
-        with interrupted_while("decoding"):
+        with interrupted_while("decoding"), precision:
             result = evaluate(
                 model, search, examples, pairs, source.tokenizer, task.default_metrics,
                 cfg.eval.batch_size, device, save_nbest=save_nbest,
@@ -224,7 +226,12 @@ def eval_examples(cfg: DictConfig, task: Task) -> tuple[str, list[Example]]:
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
+    """The config without the keys that do not change results; ``precision: fp32`` is the
+    default, so a run recorded before the key existed compares equal to one that states it."""
+    out = {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
+    if out.get("precision") == "fp32":
+        del out["precision"]
+    return out
 
 
 def objective(cfg: DictConfig, metrics: dict[str, Any]) -> float:

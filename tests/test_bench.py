@@ -1,12 +1,15 @@
-"""``lab bench`` writes every figure, with sane values, on tiny shapes (``--tiny``)."""
+"""``lab bench`` writes every figure, with sane values, on tiny shapes (``--tiny``); ``--device``
+is refused in one line where it cannot run and writes every row on the CPU."""
 
 import json
 
 import pytest
+import torch
 
 from lab.bench import cmd_bench
 from lab.bench.common import MODES, median_times
 from lab.bench.figures import TARGETS
+from lab.errors import LabError
 
 KEYS = [
     "search_overhead_beam5",
@@ -67,3 +70,46 @@ def test_modes_keep_the_documented_fixed_inputs():
         s = MODES[mode]
         assert s.batch == 32 and s.vocab == 8000 and s.mem_beams == (5, 64)
         assert s.cache_len == 50
+
+
+# --- lab bench --device ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_device_cuda_without_cuda_is_refused_in_one_line(tmp_path):
+    with pytest.raises(LabError, match="torch sees no CUDA device") as e:
+        cmd_bench(["--device", "cuda", "--tiny", "--out", str(tmp_path)])
+    assert "\n" not in str(e.value) and "gpu_check.sh" in str(e.value)
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_an_unknown_device_is_refused_in_one_line(tmp_path):
+    with pytest.raises(LabError, match="choose cpu or cuda") as e:
+        cmd_bench(["--device", "tpu", "--tiny", "--out", str(tmp_path)])
+    assert "\n" not in str(e.value)
+
+
+def test_tiny_device_bench_on_cpu_writes_every_row_and_figure(tmp_path):
+    """The code ``--device cuda`` runs, on the CPU: every batch x precision row with its
+    ratios and identity rates, the lab-internal figures, the environment and the markdown."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("ctranslate2")
+    cmd_bench(["--device", "cpu", "--tiny", "--out", str(tmp_path)])
+    res = json.loads((tmp_path / "device_bench.json").read_text())
+    assert res["environment"]["device"] == "cpu" and res["precisions"] == ["fp32", "bf16"]
+    assert [(r["batch"], r["precision"]) for r in res["rows"]] == [
+        (b, p) for b in (2, 4) for p in ("fp32", "bf16")
+    ]
+    for row in res["rows"]:
+        assert row["lab_beam5_s"] > 0 and row["lab_greedy_s"] > 0
+        assert row["lab_vs_hf_beam5_time_ratio"] > 0 and 0 <= row["lab_vs_hf_beam5_identical"] <= 1
+        assert 0 <= row["beam5_identical_to_fp32"] <= 1
+    fp32 = [r for r in res["rows"] if r["precision"] == "fp32"]
+    assert all(r["beam5_identical_to_fp32"] == 1.0 for r in fp32)
+    assert all(r["lab_vs_ct2_greedy_identical"] == 1.0 for r in fp32)  # same weights, same kernels
+    assert all(r["lab_vs_hf_greedy_identical"] == 1.0 for r in fp32)
+    assert res["search_overhead_beam5"] > 0 and res["sample_n16_overhead"] > 0
+    assert res["exact"]["sentences"] == 4 and 0 <= res["exact"]["proved_share"] <= 1
+    assert res["rng_cost"]["stochastic_beam5"]["width"] == res["settings"]["vocab"]
+    md = (tmp_path / "device_bench.md").read_text()
+    assert md.startswith("# lab bench --device cpu (tiny)") and "| 4 | bf16 |" in md

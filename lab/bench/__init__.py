@@ -40,6 +40,7 @@ from lab.errors import LabError
 from lab.io import atomic_write_text
 from lab.results import write_json
 
+OUT = "reports/bench"
 # the checkout holding ``lab``, put on the memory child's path (the lab need not be installed)
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -116,8 +117,9 @@ def _run_bench(s: Settings, threads: int, workdir: Path) -> dict[str, Any]:
 
 
 def cmd_bench(argv: list[str]) -> None:
-    """``lab bench [--quick|--tiny] [--out DIR] [--threads N]``: write ``bench.json`` and
-    ``bench.md``."""
+    """``lab bench [--quick|--tiny] [--out DIR] [--threads N] [--device cpu|cuda]``: write
+    ``bench.json`` and ``bench.md`` (with ``--device``: ``device_bench.json`` and ``.md``, see
+    ``lab.bench.device``)."""
     p = argparse.ArgumentParser(
         prog="lab bench",
         description="Speed of the lab's searches against the model's forward passes and "
@@ -125,18 +127,33 @@ def cmd_bench(argv: list[str]) -> None:
     )
     p.add_argument("--quick", action="store_true", help="smaller lengths and repeats (~1 min)")
     p.add_argument("--tiny", action="store_true", help="tiny shapes, seconds (for tests)")
-    p.add_argument("--out", default="reports/bench", help="output directory (reports/bench/)")
+    p.add_argument("--out", default=OUT, help="output directory (reports/bench/)")
     p.add_argument(
         "--threads",
         type=int,
         default=1,
         help="torch threads (default 1: stable timings on a shared machine)",
     )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu or cuda: the searches on this device in each precision against CTranslate2 "
+        "and generate (device_bench.json/md; default out: reports/bench/<device>)",
+    )
     a = p.parse_args(argv)
     s = MODES["tiny" if a.tiny else "quick" if a.quick else "full"]
     threads = a.threads
     if threads < 1:
         raise LabError(f"--threads must be >= 1, got {threads}.")
+    if a.device is not None:
+        from lab.bench.device import check_device, run_device_bench
+
+        device = check_device(a.device)
+        out = Path(a.out) if a.out != OUT else Path(OUT) / device.type
+        run_device_bench(s, device, threads, out)
+        print(out / "device_bench.json")
+        print(out / "device_bench.md")
+        return
     out = Path(a.out)
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
         res = run_bench(s, threads, Path(tmp))

@@ -76,7 +76,8 @@ def save_marian(s: Settings, path: Path) -> None:
 
 def hf_outputs(hf: Any, src: Any, lens: Any, pad: int, eos: int, **kw: Any) -> list[tuple]:
     """``generate`` on a right-padded seq2seq batch: generated tokens up to the first EOS."""
-    mask = (torch.arange(src.size(1))[None, :] < lens[:, None]).long()  # (B, S)
+    steps = torch.arange(src.size(1), device=src.device)  # the mask on the batch's device
+    mask = (steps[None, :] < lens.to(src.device)[:, None]).long()  # (B, S)
     with torch.inference_mode():
         seqs = hf.generate(
             input_ids=src,

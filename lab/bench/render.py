@@ -124,3 +124,58 @@ def render_throughput(data: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+DEVICE_COLUMNS = (
+    ("lab_beam5_s", "lab beam5 (s)"),
+    ("lab_greedy_s", "lab greedy (s)"),
+    ("lab_vs_ct2_beam5_time_ratio", "lab/ct2 beam5"),
+    ("lab_vs_ct2_greedy_time_ratio", "lab/ct2 greedy"),
+    ("lab_vs_hf_beam5_time_ratio", "lab/hf beam5"),
+    ("lab_vs_ct2_beam5_identical", "= ct2 beam5"),
+    ("lab_vs_ct2_greedy_identical", "= ct2 greedy"),
+    ("lab_vs_hf_beam5_identical", "= hf beam5"),
+    ("lab_vs_hf_greedy_identical", "= hf greedy"),
+    ("beam5_identical_to_fp32", "= fp32 beam5"),
+    ("beam5_max_logprob_gap_vs_fp32", "max gap beam5"),
+)
+
+
+def render_device_md(res: dict[str, Any]) -> str:
+    """``device_bench.md``: the device and versions, one row per batch and precision, then the
+    lab-internal figures; every number is in ``device_bench.json`` too."""
+    env = res["environment"]
+    name = env.get("device_name") or env["platform"]
+    lines = [
+        f"# lab bench --device {env['device']} ({res['mode']})",
+        "",
+        f"{env['date']}: {name}; torch {env['torch']}, CUDA {env.get('cuda')}, cuDNN "
+        f"{env.get('cudnn')}, transformers {env['transformers']}, CTranslate2 "
+        f"{env.get('ctranslate2')}, {env['torch_threads']} torch threads.",
+        "",
+        "| batch | precision | " + " | ".join(title for _, title in DEVICE_COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(DEVICE_COLUMNS),
+    ]
+    for row in res["rows"]:
+        cells = [_cell(row.get(key)) for key, _ in DEVICE_COLUMNS]
+        lines.append(f"| {row['batch']} | {row['precision']} | " + " | ".join(cells) + " |")
+    ex = res["exact"]
+    lines += [
+        "",
+        f"- `search_overhead_beam5` {res['search_overhead_beam5']:.3f}; `sample_n16` "
+        f"{res['sample_n16_s']:.4f} s ({res['sample_n16_overhead']:.3f} x its forward passes);"
+        f" `exact` on {ex['sentences']} sentences, budget {ex['budget']}: {ex['seconds']:.3f} s,"
+        f" {ex['expanded']} nodes, {ex['proved_share']:.2f} proved.",
+        "- Ratios are lab / other (below 1: the lab is faster); `=` columns are shares of"
+        " sentences with identical output tokens; all outputs are forced to the same length.",
+        "",
+    ]
+    lines += [f"- {n}" for n in res.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    """A table cell: n/a for a figure not measured, else 3 decimals (4 below 0.1)."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if abs(value) < 0.1 else f"{value:.3f}"

@@ -5,7 +5,24 @@ Searches that sample declare ``inputs = ("keys",)``; the evaluator then passes `
 int per sentence, derived from each example's id (``example_key``). Each sentence gets its own
 ``torch.Generator``; a search draws each sentence's noise from its generator only, in the
 same amounts whatever the batch, so sentence ``i`` alone and sentence ``i`` in any batch see
-the same numbers.
+the same numbers, on any device.
+
+Where the generators live is each search's choice, by how much noise it draws per step:
+
+- ``sample`` keeps them on the CPU: it draws one uniform per row and step, and CPU
+  generators give the same numbers whatever the decode device (CUDA's Philox streams differ
+  from the CPU's Mersenne Twister), so a run sampled on a GPU draws the CPU run's uniforms
+  and differs from it only where the device's log-probs move a token's cumulative
+  probability across one. The price is one host-to-device copy of ``B*N`` numbers a step.
+- ``stochastic_beam`` puts them on the decode device: it draws Gumbel noise over the whole
+  vocabulary (``B*k x V`` float64 a step), which on CPU generators would be generated on the
+  host and copied every step. Measured with ``python -m lab.bench.rng_cost`` (quick mode:
+  the bench Transformer, batch 32, V=8000) on the 2-core CPU of ``reports/bench``, 1 thread,
+  under load: sample_n16 noise 0.1 ms against a 231 ms model step, stochastic_beam k=5 noise
+  44 ms against a 92 ms model step. On CPU the placement changes nothing (the same
+  generators); on a GPU, where the step takes a millisecond or two, host noise of that size
+  would dominate. ``lab bench --device cuda`` records both placements on the GPU
+  (``rng_cost``); no GPU figure has been measured yet.
 """
 
 from __future__ import annotations

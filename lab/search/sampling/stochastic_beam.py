@@ -96,7 +96,7 @@ class StochasticBeamSearch:
     ) -> SearchOutput:
         """Sample for each sentence of ``src`` ``(B, S)``; ``keys`` (one int per sentence) pick
         each sentence's random stream (None: its position in the batch)."""
-        gens = generators(self.seed, keys, src.size(0))
+        gens = generators(self.seed, keys, src.size(0), src.device)  # V-wide noise: on device
         procs = self.processors.for_model(model)
 
         def start(limit: Tensor) -> StochasticStepper:
