@@ -18,7 +18,8 @@ import warnings
 from pathlib import Path
 
 from lab.rebuild import dashboard, derived
-from lab.rebuild.specs import table_specs
+from lab.rebuild.context import contexts
+from lab.rebuild.specs import CONTEXT, table_specs
 from lab.report import ReportNote, SkippedRunWarning, report
 
 SOURCES = (  # committed files that are data or hand-written, not rebuilt
@@ -45,6 +46,7 @@ def rebuild(root: Path, out: Path) -> list[Path]:
         warnings.simplefilter("error", SkippedRunWarning)  # a summary that fails to load
         for spec in table_specs():
             written += report([root / spec.runs], out / spec.out, **spec.options)
+        written += contexts(root, out, CONTEXT)
     for sub in derived.RATE_DIRS:
         written += derived.analysis_rates(root / sub, out / sub)
     written += derived.anchors(root, out)

@@ -85,3 +85,14 @@ def table_specs() -> list[TableSpec]:
             for m in ("f1", "em")
         ),
     ]
+
+
+CONTEXT = {  # the context table of each set of summaries
+    "multi30k/multi30k_context.md": "multi30k/runs",
+    "beam_curse/beam_curse_context.md": "beam_curse/runs",
+    "babi/babi_1k_context.md": "babi/runs/babi_1k",
+    "babi/babi_10k_context.md": "babi/runs/babi_10k",
+    "babi/babi_joint_context.md": "babi/runs/babi_joint",
+    "sampling_mbr/sampling_mbr_context.md": "sampling_mbr/runs",
+    "squad/squad_context.md": "squad/runs",
+}
