@@ -1,9 +1,10 @@
 """``<set>_context.md``: what a reader needs beside a section's figures, from its summaries.
 
-One row per model, search, copy decoder, beam size and penalty of a set of runs: how many runs, the model's
-parameters (``train.params``, where the summary records it), the torch threads (where they
-vary within the set, else as the section says) and the decode time per sentence: each run's
-``decode_seconds`` over its ``cost_sentences``, as the median and range over the row's runs.
+One row per model, search, copy decoder, beam size and penalty of a set of runs: how many
+runs, the model's parameters (``train.params``, where the summary records it), the torch
+threads (where they vary within the set, else as the section says) and the decode time per
+sentence: each run's ``decode_seconds`` over its ``cost_sentences``, as the median and range
+over the row's runs.
 Wall times on a shared 2-core machine: compare them within a table, not across sections.
 """
 
