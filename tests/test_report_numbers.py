@@ -96,6 +96,12 @@ def test_multi30k_prose() -> None:
     }
     assert said(f"({minutes['transformer']} and {minutes['gru']} minutes")
     assert said(f"two threads ({minutes['lstm']} minutes)")
+    for model in ("transformer", "gru", "lstm"):
+        r = run("multi30k/runs", f"model={model},search=greedy")
+        assert said(f"({r['train.params'] / 1e6:.2f}M parameters)"), model
+        assert said(f"perplexity {f(r['train.best.valid/ppl'])}"), model
+    t = run("multi30k/runs", "model=transformer,search=greedy")
+    assert said(f"seed 0, {t['train.params'] / 1e6:.2f}M parameters;")
 
 
 def test_beam_curse_table() -> None:
