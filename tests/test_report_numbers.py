@@ -288,3 +288,56 @@ def test_babi_and_squad() -> None:
         )
         assert minutes == f"{g['train.train_seconds'] / 60:.1f} min"
         assert [greedy, beam] == [f"{f(g.em)} / {f(g.f1)}", f"{f(b.em)} / {f(b.f1)}"]
+
+
+def test_beam_curse_prose() -> None:
+    def bc(beam: int, penalty: str) -> pd.Series:
+        return run("beam_curse/runs", f"search.beam_size={beam},search.penalty={penalty}")
+
+    greedy, peak, wide = bc(1, "none"), bc(4, "none"), bc(64, "none")
+    assert said(f"peaks at beam 4 ({f(peak.bleu)}, +{f(peak.bleu - greedy.bleu)} over greedy)")
+    assert said(f"falls steadily to {f(wide.bleu)} at beam 64")
+    assert said(f"({f(greedy.mean_logprob)} to {f(wide.mean_logprob)} nats a sentence)")
+    assert said(f"(length ratio {f(greedy.len_ratio)} to {f(wide.len_ratio)})")
+    assert said(
+        f"BLEU rises to {f(bc(16, 'average').bleu)} at beam 16 and stays there "
+        f"({f(bc(64, 'average').bleu)} at beam 64)"
+    )
+
+
+def _babi(name: str, task: int, search: str, **where: Any) -> pd.Series:
+    df = runs(name)
+    sel = df[(df["task.task_id"] == task) & (df["search"] == search)]
+    for key, value in where.items():
+        column = sel[key.replace("__", ".")]
+        sel = sel[column.isna() if value is None else column == value]
+    assert len(sel) == 1, (name, task, search, where)
+    return sel.iloc[0]
+
+
+def test_babi_prose() -> None:
+    one = "babi/runs/babi_1k"
+    assert said(f"task 1, one supporting fact: {_babi(one, 1, 'greedy').accuracy:.0f}% accuracy")
+    g8, b8 = _babi(one, 8, "greedy"), _babi(one, 8, "beam")
+    assert said(f"loses {f(g8.accuracy - b8.accuracy, 1)} points of accuracy")
+    assert said(f"({f(g8.accuracy, 1)} -> {f(b8.accuracy, 1)})")
+    for name, row in (("babi_1k", "20 tasks x 1k"), ("babi_10k", "tasks 1, 2, 8, 19 x 10k")):
+        df = runs(f"babi/runs/{name}").sort_values("task.task_id")
+        means = [f(df[df.search == s].error.mean()) for s in ("greedy", "beam")]
+        cells = next(r for r in table("| | greedy | beam 5 | anchor |") if row in r[0])
+        assert cells[1:3] == means, name
+    joint = "babi/runs/babi_joint"
+
+    def err(task: int, copy: bool, search: str = "greedy", rule: str | None = None) -> str:
+        r = _babi(joint, task, search, model__copy=True if copy else None, search__stop_rule=rule)
+        return f(r.error, 1)
+
+    for task in (2, 3, 4, 18):
+        assert said(f"{err(task, False)} -> {err(task, True)}"), task
+    assert said(
+        f"task 8 (`nothing`, lists) {err(8, True)} -> {err(8, True, 'beam', 'first_k')}, task 10 "
+        f"(`maybe`) {err(10, True)} -> {err(10, True, 'beam', 'first_k')}, task 20 (`hungry`) "
+        f"{err(20, True)} -> {err(20, True, 'beam', 'first_k')} with copy"
+    )
+    canonical = [err(t, True, "beam", "canonical") for t in (8, 10, 20)]
+    assert said(f"task 8 {canonical[0]}, task 10 {canonical[1]}, task 20 {canonical[2]}")
