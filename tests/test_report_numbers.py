@@ -341,3 +341,71 @@ def test_babi_prose() -> None:
     )
     canonical = [err(t, True, "beam", "canonical") for t in (8, 10, 20)]
     assert said(f"task 8 {canonical[0]}, task 10 {canonical[1]}, task 20 {canonical[2]}")
+
+
+def test_search_errors_prose() -> None:
+    rates = pd.read_csv(REPORTS / "search_errors/analysis_rates.csv").set_index("beam_size")
+    gru = pd.read_csv(REPORTS / "search_errors/gru/analysis_rates.csv").set_index("beam_size")
+    assert said(
+        f"Here: greedy {pct(rates.search_error[1])}, beam 10 {pct(rates.search_error[10])}, "
+        f"beam 64 {pct(rates.search_error[64])}"
+    )
+    exact = rates.iloc[0]
+    assert said(
+        f"scores {f(exact.exact_bleu, 1)} BLEU, "
+        f"{f(rates.bleu[4] - exact.exact_bleu, 1)} below beam 4"
+    )
+    assert said(
+        f"length ratio {f(rates.len_ratio[1])} -> {f(rates.len_ratio[64])} -> "
+        f"{f(exact.exact_len_ratio)}"
+    )
+    ref_words = run("multi30k/runs", "model=transformer,search=greedy").mean_ref_len
+    assert said(f"({f(ref_words, 1)} reference words on average)")
+    assert said(f"(greedy {pct(gru.search_error[1])} vs {pct(rates.search_error[1])})")
+    g = gru.iloc[0]
+    assert said(f"as short ({f(g.exact_len_ratio)} against {f(exact.exact_len_ratio)})")
+    assert said(
+        f"worse than its beams by {gru.bleu.min() - g.exact_bleu:.1f}-"
+        f"{gru.bleu.max() - g.exact_bleu:.1f} BLEU"
+    )
+
+
+def test_sampling_and_toolkits_prose() -> None:
+    def mbr(n: int) -> pd.Series:
+        return run("sampling_mbr/runs", f"search.candidates.num_samples={n},search=mbr")
+
+    beam = run("sampling_mbr/runs", "search=beam")
+    nbest = runs("sampling_mbr/runs").iloc[0]
+    falls = [beam.bleu - mbr(n).bleu for n in (8, 16, 32, 64)]
+    assert said(f"BLEU falls (by {min(falls):.1f}-{max(falls):.1f})")
+    assert said(
+        f"(+{f(nbest.chrf - beam.chrf)} chrF, +{f(nbest.bleu - beam.bleu)} BLEU) at "
+        f"{nbest.decode_seconds / beam.decode_seconds:.1f}x"
+    )
+    assert said(
+        f"scores {mbr(64).cost_utility_calls / 1e6:.0f} million pairs in "
+        f"{mbr(64).cost_selection_seconds:.0f} s"
+    )
+    div = run(
+        "sampling_mbr/runs", "search.diversity_strength=0.8,search.nbest=10,search=diverse_beam"
+    )
+    low = run(
+        "sampling_mbr/runs", "search.diversity_strength=0.2,search.nbest=10,search=diverse_beam"
+    )
+    b10 = run("sampling_mbr/runs", "search.beam_size=10,search.nbest=10,search=beam")
+    samples = run("sampling_mbr/runs", "search.num_samples=10,search=sample")
+    stoch = run("sampling_mbr/runs", "search.beam_size=10,search=stochastic_beam")
+    assert said(f"({f(div.distinct_4 / b10.distinct_4)}x at 0.8, {f(div.bleu - b10.bleu)} BLEU)")
+    assert said(f"{low.dup_rate * 100:.0f}% of the entries at lambda 0.2 duplicate")
+    assert said(f"independent samples repeat {pct(samples.dup_rate)} of their")
+    assert said(
+        f"{stoch.decode_seconds / samples.decode_seconds:.0f}x that of 10 samples and "
+        f"{stoch.decode_seconds / b10.decode_seconds:.1f}x beam 10"
+    )
+    defaults = pd.read_csv(REPORTS / "toolkits/toolkits_defaults_pairs.csv")
+    assert said(
+        f"disagree on {100 * defaults.differ.min():.0f}-{100 * defaults.differ.max():.0f}% of the"
+    )
+    beam5 = pd.read_csv(REPORTS / "toolkits/toolkits_beam5.csv").set_index("run").bleu
+    gaps = [beam5[p] - beam5["beam"] for p in ("beam_hf", "beam_fairseq", "beam_onmt", "beam_ct2")]
+    assert said(f"outlier ({min(gaps):.1f}-{max(gaps):.1f} BLEU lower")
