@@ -100,12 +100,16 @@ def _local(experiment: str, run: str) -> dict[str, Any] | None:
     return results if results.get("status") == "completed" else None
 
 
+def results_text(results: dict[str, Any]) -> str:
+    """A summary as the text of its ``results.json``."""
+    return json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def _write(run_dir: Path, results: dict[str, Any], predictions: Path | None) -> None:
     """``results.json``, and the first sentences of ``predictions`` when given (else a
     ``predictions.jsonl`` already there is kept)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False)
-    (run_dir / "results.json").write_text(text + "\n", encoding="utf-8")
+    (run_dir / "results.json").write_text(results_text(results), encoding="utf-8")
     if predictions is None:
         return
     lines = []

@@ -1,0 +1,98 @@
+"""Which reports of ``reports/`` are ``lab report`` tables, and from which summaries.
+
+Each entry is the ``lab report`` command that reports/README.md quotes for a section, with the
+run directories replaced by the committed per-run summaries (``<section>/runs/``: one
+``results.json`` per run, the same file a run writes, without its predictions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BEAM_CURSE = ("bleu", "len_ratio", "empty_rate", "bleu_tok_lc", "mean_logprob")
+SAMPLING_ROWS = (
+    "search",
+    "search.processors",
+    "search.candidates.num_samples",
+    "search.candidates.name",
+    "search.num_samples",
+    "search.beam_size",
+    "search.diversity_strength",
+)
+JOINT_COLS = ("model.copy", "search", "search.stop_rule")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One ``lab report`` call: summaries under ``runs`` (relative to reports/), files into
+    ``out``; ``options`` are ``lab.report.ReportSpec``'s fields."""
+
+    runs: str
+    out: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.options["name"])
+
+
+def _babi(size: str) -> list[TableSpec]:
+    keys = {"rows": ("task.task_id",), "cols": ("search",), "mean_row": True}
+    if size == "joint":
+        keys["cols"] = JOINT_COLS
+    return [
+        TableSpec(
+            f"babi/runs/babi_{size}", "babi", {"metric": m, "name": f"babi_{size}_{m}", **keys}
+        )
+        for m in ("error", "accuracy")
+    ]
+
+
+def table_specs() -> list[TableSpec]:
+    """Every ``lab report`` table of reports/, in the order of reports/README.md."""
+    m30k = {"rows": ("search", "search.alpha"), "cols": ("model",)}
+    curse = {
+        "rows": ("search.beam_size",),
+        "cols": ("search.penalty",),
+        "x": "search.beam_size",
+        "hue": ("search.penalty",),
+    }
+    squad = {"rows": ("search",), "cols": ("model.copy", "model.dropout")}
+    return [
+        TableSpec(
+            "multi30k/runs", "multi30k", {"metric": "bleu_tok_lc", "name": "multi30k", **m30k}
+        ),
+        TableSpec(
+            "multi30k/runs", "multi30k", {"metric": "bleu", "name": "multi30k_sacrebleu", **m30k}
+        ),
+        *(
+            TableSpec(
+                "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
+            )
+            for m in BEAM_CURSE
+        ),
+        *_babi("1k"),
+        *_babi("10k"),
+        *_babi("joint"),
+        TableSpec(
+            "sampling_mbr/runs",
+            "sampling_mbr",
+            {"metric": "chrf", "name": "sampling_mbr", "rows": SAMPLING_ROWS, "cols": ("model",)},
+        ),
+        *(
+            TableSpec("squad/runs", "squad", {"metric": m, "name": f"squad_{m}", **squad})
+            for m in ("f1", "em")
+        ),
+    ]
+
+
+CONTEXT = {  # the context table of each set of summaries
+    "multi30k/multi30k_context.md": "multi30k/runs",
+    "beam_curse/beam_curse_context.md": "beam_curse/runs",
+    "babi/babi_1k_context.md": "babi/runs/babi_1k",
+    "babi/babi_10k_context.md": "babi/runs/babi_10k",
+    "babi/babi_joint_context.md": "babi/runs/babi_joint",
+    "sampling_mbr/sampling_mbr_context.md": "sampling_mbr/runs",
+    "squad/squad_context.md": "squad/runs",
+}

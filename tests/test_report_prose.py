@@ -1,0 +1,141 @@
+"""The figures quoted in the sentences of reports/README.md are the committed data's
+(``test_report_numbers`` checks the tables): each sentence is rebuilt from the per-run
+summaries and analysis files and must appear in the text as it stands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tests.report_data import (
+    REPORTS,
+    f,
+    pct,
+    run,
+    runs,
+    said,
+    table,
+)
+
+
+def test_beam_curse_prose() -> None:
+    def bc(beam: int, penalty: str) -> pd.Series:
+        return run("beam_curse/runs", f"search.beam_size={beam},search.penalty={penalty}")
+
+    greedy, peak, wide = bc(1, "none"), bc(4, "none"), bc(64, "none")
+    assert said(f"peaks at beam 4 ({f(peak.bleu)}, +{f(peak.bleu - greedy.bleu)} over greedy)")
+    assert said(f"falls steadily to {f(wide.bleu)} at beam 64")
+    assert said(f"({f(greedy.mean_logprob)} to {f(wide.mean_logprob)} nats a sentence)")
+    assert said(f"(length ratio {f(greedy.len_ratio)} to {f(wide.len_ratio)})")
+    assert said(
+        f"BLEU rises to {f(bc(16, 'average').bleu)} at beam 16 and stays there "
+        f"({f(bc(64, 'average').bleu)} at beam 64)"
+    )
+
+
+def _babi(name: str, task: int, search: str, **where: Any) -> pd.Series:
+    df = runs(name)
+    sel = df[(df["task.task_id"] == task) & (df["search"] == search)]
+    for key, value in where.items():
+        column = sel[key.replace("__", ".")]
+        sel = sel[column.isna() if value is None else column == value]
+    assert len(sel) == 1, (name, task, search, where)
+    return sel.iloc[0]
+
+
+def test_babi_prose() -> None:
+    one = "babi/runs/babi_1k"
+    assert said(f"task 1, one supporting fact: {_babi(one, 1, 'greedy').accuracy:.0f}% accuracy")
+    g8, b8 = _babi(one, 8, "greedy"), _babi(one, 8, "beam")
+    assert said(f"loses {f(g8.accuracy - b8.accuracy, 1)} points of accuracy")
+    assert said(f"({f(g8.accuracy, 1)} -> {f(b8.accuracy, 1)})")
+    for name, row in (("babi_1k", "20 tasks x 1k"), ("babi_10k", "tasks 1, 2, 8, 19 x 10k")):
+        df = runs(f"babi/runs/{name}").sort_values("task.task_id")
+        means = [f(df[df.search == s].error.mean()) for s in ("greedy", "beam")]
+        cells = next(r for r in table("| | greedy | beam 5 | anchor |") if row in r[0])
+        assert cells[1:3] == means, name
+    joint = "babi/runs/babi_joint"
+
+    def err(task: int, copy: bool, search: str = "greedy", rule: str | None = None) -> str:
+        r = _babi(joint, task, search, model__copy=True if copy else None, search__stop_rule=rule)
+        return f(r.error, 1)
+
+    for task in (2, 3, 4, 18):
+        assert said(f"{err(task, False)} -> {err(task, True)}"), task
+    assert said(
+        f"task 8 (`nothing`, lists) {err(8, True)} -> {err(8, True, 'beam', 'first_k')}, task 10 "
+        f"(`maybe`) {err(10, True)} -> {err(10, True, 'beam', 'first_k')}, task 20 (`hungry`) "
+        f"{err(20, True)} -> {err(20, True, 'beam', 'first_k')} with copy"
+    )
+    canonical = [err(t, True, "beam", "canonical") for t in (8, 10, 20)]
+    assert said(f"task 8 {canonical[0]}, task 10 {canonical[1]}, task 20 {canonical[2]}")
+
+
+def test_search_errors_prose() -> None:
+    rates = pd.read_csv(REPORTS / "search_errors/analysis_rates.csv").set_index("beam_size")
+    gru = pd.read_csv(REPORTS / "search_errors/gru/analysis_rates.csv").set_index("beam_size")
+    assert said(
+        f"Here: greedy {pct(rates.search_error[1])}, beam 10 {pct(rates.search_error[10])}, "
+        f"beam 64 {pct(rates.search_error[64])}"
+    )
+    exact = rates.iloc[0]
+    assert said(
+        f"scores {f(exact.exact_bleu, 1)} BLEU, "
+        f"{f(rates.bleu[4] - exact.exact_bleu, 1)} below beam 4"
+    )
+    assert said(
+        f"length ratio {f(rates.len_ratio[1])} -> {f(rates.len_ratio[64])} -> "
+        f"{f(exact.exact_len_ratio)}"
+    )
+    ref_words = run("multi30k/runs", "model=transformer,search=greedy").mean_ref_len
+    assert said(f"({f(ref_words, 1)} reference words on average)")
+    assert said(f"(greedy {pct(gru.search_error[1])} vs {pct(rates.search_error[1])})")
+    g = gru.iloc[0]
+    assert said(f"as short ({f(g.exact_len_ratio)} against {f(exact.exact_len_ratio)})")
+    assert said(
+        f"worse than its beams by {gru.bleu.min() - g.exact_bleu:.1f}-"
+        f"{gru.bleu.max() - g.exact_bleu:.1f} BLEU"
+    )
+
+
+def test_sampling_and_toolkits_prose() -> None:
+    def mbr(n: int) -> pd.Series:
+        return run("sampling_mbr/runs", f"search.candidates.num_samples={n},search=mbr")
+
+    beam = run("sampling_mbr/runs", "search=beam")
+    nbest = runs("sampling_mbr/runs").iloc[0]
+    falls = [beam.bleu - mbr(n).bleu for n in (8, 16, 32, 64)]
+    assert said(f"BLEU falls (by {min(falls):.1f}-{max(falls):.1f})")
+    assert said(
+        f"(+{f(nbest.chrf - beam.chrf)} chrF, +{f(nbest.bleu - beam.bleu)} BLEU) at "
+        f"{nbest.decode_seconds / beam.decode_seconds:.1f}x"
+    )
+    assert said(
+        f"scores {mbr(64).cost_utility_calls / 1e6:.0f} million pairs in "
+        f"{mbr(64).cost_selection_seconds:.0f} s"
+    )
+    div = run(
+        "sampling_mbr/runs", "search.diversity_strength=0.8,search.nbest=10,search=diverse_beam"
+    )
+    low = run(
+        "sampling_mbr/runs", "search.diversity_strength=0.2,search.nbest=10,search=diverse_beam"
+    )
+    b10 = run("sampling_mbr/runs", "search.beam_size=10,search.nbest=10,search=beam")
+    samples = run("sampling_mbr/runs", "search.num_samples=10,search=sample")
+    stoch = run("sampling_mbr/runs", "search.beam_size=10,search=stochastic_beam")
+    assert said(f"({f(div.distinct_4 / b10.distinct_4)}x at 0.8, {f(div.bleu - b10.bleu)} BLEU)")
+    assert said(f"{low.dup_rate * 100:.0f}% of the entries at lambda 0.2 duplicate")
+    assert said(f"independent samples repeat {pct(samples.dup_rate)} of their")
+    assert said(
+        f"{stoch.decode_seconds / samples.decode_seconds:.0f}x that of 10 samples and "
+        f"{stoch.decode_seconds / b10.decode_seconds:.1f}x beam 10"
+    )
+    defaults = pd.read_csv(REPORTS / "toolkits/toolkits_defaults_pairs.csv")
+    assert said(
+        f"disagree on {100 * defaults.differ.min():.0f}-{100 * defaults.differ.max():.0f}% of the"
+    )
+    beam5 = pd.read_csv(REPORTS / "toolkits/toolkits_beam5.csv").set_index("run").bleu
+    gaps = [beam5[p] - beam5["beam"] for p in ("beam_hf", "beam_fairseq", "beam_onmt", "beam_ct2")]
+    assert said(f"outlier ({min(gaps):.1f}-{max(gaps):.1f} BLEU lower")
