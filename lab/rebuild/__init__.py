@@ -33,6 +33,7 @@ SOURCES = (  # committed files that are data or hand-written, not rebuilt
     "toolkits/*.csv",
     "toolkits/ct2_*.json",
     "*.py",
+    "*.sh",
     "dashboard/dashboard.png",
 )
 
