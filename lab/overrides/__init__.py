@@ -32,12 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra._internal.utils import (
-    compute_search_path_dir,
-    create_config_search_path,
-    get_args_parser,
-)
 from hydra.core.config_search_path import ConfigSearchPath, SearchPathQuery
 from hydra.core.default_element import ConfigDefault, GroupDefault
 from hydra.core.object_type import ObjectType
@@ -49,11 +43,13 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lab.errors import LabError
+from lab.overrides import hydra_private
+from lab.overrides.hydra_private import HydraInternals
 from lab.registry import unknown_name_message
 
 HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")
 SWEEP_EXTRA = 'pip install "decoding-lab[sweep]"'
-APP_FILE = Path(__file__).with_name("app.py")  # Hydra resolves a relative -cp against it
+APP_FILE = Path(__file__).parents[1] / "app.py"  # Hydra resolves a relative -cp against it
 NEW_KEY = " (+key=value adds a new key)"
 
 
@@ -105,12 +101,12 @@ class CommandLine:
     multirun: bool
 
 
-def parse_command_line(args: list[str], conf: Path) -> CommandLine | None:
+def parse_command_line(args: list[str], conf: Path, hydra: HydraInternals) -> CommandLine | None:
     """Hydra's reading of ``args``; None when there is no config to check: shell completion,
     help, version, a rerun, or arguments Hydra itself will refuse (it says why)."""
     if any(a == "--version" or a.startswith("--experimental-rerun") for a in args):
         return None
-    parser = get_args_parser()
+    parser = hydra.get_args_parser()
     parser.exit_on_error = False
     try:
         ns, extra = parser.parse_known_args(args)
@@ -127,11 +123,11 @@ def parse_command_line(args: list[str], conf: Path) -> CommandLine | None:
     )
 
 
-def config_search_path(cli: CommandLine) -> ConfigSearchPath:
+def config_search_path(cli: CommandLine, hydra: HydraInternals) -> ConfigSearchPath:
     """The search path ``hydra.main`` builds: Hydra's configs, the primary config directory,
     the ``SearchPathPlugin``s, then ``-cd/--config-dir`` (``hydra.searchpath`` comes later)."""
-    primary = compute_search_path_dir(str(APP_FILE), None, cli.config_path)
-    search_path = create_config_search_path(primary)
+    primary = hydra.compute_search_path_dir(str(APP_FILE), None, cli.config_path)
+    search_path = hydra.create_config_search_path(primary)
     if cli.config_dir is not None:
         path = os.path.abspath(cli.config_dir)
         if not os.path.isdir(path):
@@ -145,15 +141,18 @@ def config_search_path(cli: CommandLine) -> ConfigSearchPath:
 def check_overrides(args: list[str], conf: Path) -> list[str]:
     """Raise ``LabError`` for an unknown group option or config key among ``args``, or a
     launcher or sweeper whose plugin is missing; returns ``args`` with an experiment override
-    in the form the primary config takes (see the module docstring)."""
-    cli = parse_command_line(args, conf)
-    if cli is None:
+    in the form the primary config takes (see the module docstring). Without Hydra's private
+    API (``lab.overrides.hydra_private``) nothing is checked: ``args`` are returned as they are
+    and Hydra reports what it refuses."""
+    hydra = hydra_private.INTERNALS
+    cli = None if hydra is None else parse_command_line(args, conf, hydra)
+    if hydra is None or cli is None:
         return list(args)
     parsed = _parse(cli.overrides)
-    loader = ConfigLoaderImpl(config_search_path(cli))
+    loader = hydra.loader(config_search_path(cli, hydra))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        repo = _repository(loader, cli.config_name, cli.overrides)
+        repo = _repository(hydra, loader, cli.config_name, cli.overrides)
     notes = [str(w.message) for w in caught if "is not available" in str(w.message)]
     has_slot = _has_experiment_slot(repo, cli.config_name)
     normal = {o.input_line: _experiment_form(o, has_slot) for o in parsed}
@@ -162,7 +161,8 @@ def check_overrides(args: list[str], conf: Path) -> list[str]:
     parsed = _parse([normal[o.input_line] for o in parsed])
     _check_options(parsed, repo, notes)
     configs = [_compose(loader, cli.config_name, v, repo, notes) for v in _variants(parsed, repo)]
-    _check_sweep_mode(parsed, cli.multirun or str(configs[0].hydra.mode) == "RunMode.MULTIRUN")
+    multirun = cli.multirun or str(configs[0].hydra.mode) == "RunMode.MULTIRUN"
+    _check_sweep_mode(hydra, parsed, multirun)
     return [normal.get(a, a) if a in cli.overrides else a for a in args]
 
 
@@ -174,11 +174,11 @@ def _parse(overrides: list[str]) -> list[Override]:
         raise LabError(" ".join(str(e).split())) from None
 
 
-def _repository(loader: ConfigLoaderImpl, config_name: str, overrides: list[str]) -> Any:
+def _repository(hydra: HydraInternals, loader: Any, config_name: str, overrides: list[str]) -> Any:
     """Hydra's config repository with ``hydra.searchpath`` (command line or primary config)
     applied, by the loader's own (private) step that ``load_configuration`` takes first."""
     try:
-        return loader._parse_overrides_and_create_caching_repo(config_name, overrides)[1]
+        return hydra.caching_repo(loader, config_name, overrides)
     except HydraException as e:
         raise LabError(_one_line(e)) from None
 
@@ -267,7 +267,7 @@ def _is_group(ov: Override, repo: Any) -> bool:
 
 # --- composing and rewording ----------------------------------------------------------------
 def _compose(
-    loader: ConfigLoaderImpl, config_name: str, overrides: list[str], repo: Any, notes: list[str]
+    loader: Any, config_name: str, overrides: list[str], repo: Any, notes: list[str]
 ) -> Any:
     """Hydra's composed config for ``overrides``; a ``LabError`` of one line when it fails."""
     try:
@@ -295,7 +295,7 @@ def _compose(
     raise LabError(_one_line(failure))
 
 
-def _load(loader: ConfigLoaderImpl, config_name: str, overrides: list[str]) -> Any:
+def _load(loader: Any, config_name: str, overrides: list[str]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Hydra warns again in the run itself
         return loader.load_configuration(
@@ -361,11 +361,11 @@ def _one_line(e: BaseException) -> str:
     return " ".join((text or type(e).__name__).split())
 
 
-def _check_sweep_mode(parsed: list[Override], multirun: bool) -> None:
+def _check_sweep_mode(hydra: HydraInternals, parsed: list[Override], multirun: bool) -> None:
     """A sweep without ``-m`` (Hydra explains it in four lines)."""
     try:
         mode = RunMode.MULTIRUN if multirun else RunMode.RUN
-        ConfigLoaderImpl.validate_sweep_overrides_legal(parsed, mode, from_shell=True)
+        hydra.loader_class.validate_sweep_overrides_legal(parsed, mode, from_shell=True)
     except HydraException as e:
         sweep = next((o.input_line for o in parsed if o.is_sweep_override()), "")
         if not multirun and sweep:
