@@ -30,7 +30,8 @@ import pytest
 import torch
 
 from lab.results import Interrupted, load_results, read_results
-from lab.train import Trainer, TrainSettings
+from lab.train import TrainSettings
+from lab.trainer import Trainer
 from tests.conftest import lab, lab_env, ok, tiny
 
 TRAINING_LINE = re.compile(

@@ -21,7 +21,8 @@ from filelock import FileLock
 from lab.errors import LabError
 from lab.io import atomic_write
 from lab.results import read_results
-from lab.train import Trainer, TrainSettings
+from lab.train import TrainSettings
+from lab.trainer import Trainer
 from tests.conftest import lab, lab_env, ok, tiny
 
 
