@@ -1,6 +1,8 @@
 """Sizes held by the suite, so the lab stays readable in an afternoon: no module of ``lab/`` over
 300 lines, no function or method over 60, and the file of each search strategy (a file that
 registers a search with ``@SEARCHES.register``) at most 150, its shared parts living elsewhere.
+The tests themselves keep one home for what they share (``tests/helpers/``): no test module
+imports another test module or ``conftest``.
 
 Lines are counted as the source has them (docstrings and comments included): what a reader
 scrolls through. A function's lines run from its ``def`` to its last line.
@@ -16,6 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "lab"
+TESTS = REPO / "tests"
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
 MAX_STRATEGY_LINES = 150
@@ -145,3 +148,30 @@ def test_a_long_method_or_nested_function_is_seen():
 )
 def test_what_counts_as_registering_a_search(source: str, expected: bool):
     assert registers_a_search(ast.parse(source)) is expected
+
+
+# --- tests share through tests/helpers, never through each other ------------------------------
+def imported_modules(tree: ast.Module) -> Iterator[str]:
+    """Every module an ``import`` or ``from ... import`` names, at any depth of the file."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{a.name}" for a in node.names)  # from tests import x
+
+
+def is_test_module(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    return last.startswith("test_") or last == "conftest"
+
+
+def test_no_test_module_imports_another_test_module():
+    offenders = [
+        f"{rel(p)} imports {name}"
+        for p in sorted(TESTS.rglob("*.py"))
+        if "plugin_example" not in p.parts
+        for name in sorted(set(imported_modules(parsed(p))))
+        if is_test_module(name) and name.split(".")[0] in ("tests", name)
+    ]
+    assert not offenders, f"share through tests/helpers instead: {offenders}"
