@@ -40,7 +40,7 @@ def test_reported_logprob_is_the_model_score_of_the_tokens(arch, search):
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("search", ["greedy", "beam"])
-def test_a_sentence_decodes_the_same_alone_and_in_a_padded_sources(arch, search):
+def test_a_sentence_decodes_the_same_alone_and_in_a_padded_batch(arch, search):
     model, (src, lens) = tiny_model(arch), sources(lengths=(3, 9, 5, 7))
     kw = {} if search == "greedy" else {"beam_size": 3, "nbest": 3}
     decode = SEARCHES.build(search, max_len_b=10, **kw)
