@@ -112,7 +112,7 @@ def signals_interrupt() -> Iterator[None]:
 
     Python's own SIGTERM ends the process on the spot, leaving a run directory with no
     ``results.json``; an exception unwinds instead, so the run records status ``interrupted``,
-    a training saves its state (``lab.train``) and locks are released. A signal that was
+    a training saves its state (``lab.trainer``) and locks are released. A signal that was
     ignored when the process started (``nohup``, a background job of a script) stays ignored,
     and only the main thread can set handlers: elsewhere nothing changes.
     """

@@ -22,7 +22,8 @@ from lab.io import cache_key
 from lab.models.base import DecoderModel
 from lab.registry import MODELS
 from lab.tasks.base import Task
-from lab.train import LogFn, Trainer, TrainSettings
+from lab.train import LogFn, TrainSettings
+from lab.trainer import Trainer
 
 
 @dataclass

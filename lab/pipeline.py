@@ -152,7 +152,7 @@ def recorded_failure(run_dir: Path, config: dict[str, Any]) -> Iterator[None]:
 @contextmanager
 def interrupted_while(what: str) -> Iterator[None]:
     """Say in an interruption's one line what the block was doing: nothing of it is kept, so
-    a rerun does it again (training says more: it resumes, see ``lab.train``)."""
+    a rerun does it again (training says more: it resumes, see ``lab.trainer``)."""
     try:
         yield
     except KeyboardInterrupt as e:

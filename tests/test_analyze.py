@@ -17,7 +17,7 @@ from lab.data import Pair
 from lab.evaluate import reference_scores
 from lab.registry import MODELS
 from lab.tasks.base import Example
-from tests.conftest import lab, ok, tiny
+from tests.helpers.lab_process import lab, ok, tiny
 
 
 def row(hyp, exact, ref, proved=True, exact_len=5, exact_is_ref=False):

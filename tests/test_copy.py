@@ -25,8 +25,8 @@ from lab.models.copy import CopyHead, check_copy_option
 from lab.registry import MODELS, SEARCHES
 from lab.train import batch_loss
 from lab.vocab import EOS_ID, PAD_ID
-from tests.conftest import lab as run_lab
-from tests.conftest import tiny
+from tests.helpers.lab_process import lab as run_lab
+from tests.helpers.lab_process import tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

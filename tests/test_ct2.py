@@ -23,8 +23,8 @@ from lab.data import pad
 from lab.errors import LabError
 from lab.registry import MODELS, SEARCHES
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
-from tests.conftest import lab as run_lab
-from tests.conftest import ok, tiny
+from tests.helpers.lab_process import lab as run_lab
+from tests.helpers.lab_process import ok, tiny
 
 ct2 = pytest.importorskip("ctranslate2")
 

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from lab.results import read_results
-from tests.conftest import lab, lab_env, ok, tiny
+from tests.helpers.lab_process import lab, lab_env, ok, tiny
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ import pytest
 import torch
 
 from lab.results import Interrupted, load_results, read_results
-from lab.train import Trainer, TrainSettings
-from tests.conftest import lab, lab_env, ok, tiny
+from lab.train import TrainSettings
+from lab.trainer import Trainer
+from tests.helpers.lab_process import lab, lab_env, ok, tiny
 
 TRAINING_LINE = re.compile(
     r"^interrupted at step (\d+); saved at step (\d+); rerun the same command to resume$"

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from lab.app import CONF_DIR
 from lab.errors import LabError
 from lab.overrides import check_overrides
-from tests.conftest import lab, ok, tiny
+from tests.helpers.lab_process import lab, ok, tiny
 
 MY_BEAM = {"name": "beam", "beam_size": 2, "nbest": 2, "max_len_a": 1.5, "max_len_b": 10}
 MY_EXPERIMENT = """# @package _global_

@@ -17,34 +17,17 @@ from lab.loggers import MODES, NoneLogger, RunLogger, WandbLogger, open_logger, 
 from lab.loggers.checkpoints import artifact_name
 from lab.loggers.runs import table_cells
 from lab.wandb_reader import RunFileError, find_run_file, iter_records, read_run
+from tests.helpers.wandb_env import WANDB_CFG, isolate_wandb
 
 N_STEPS = 60
-WANDB_CFG = {"name": "wandb", "mode": "offline", "project": "decoding-lab-test", "entity": None}
 EXPERIMENT = {"model": {"name": "tiny", "d_model": 8}, "search": "beam", "beam_size": 4}
-
-
-def _isolate_wandb(mp: pytest.MonkeyPatch, root: Path) -> None:
-    """Keep W&B offline, silent and inside ``root``; make sure no credentials are found."""
-    for var in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_MODE", "WANDB_ENTITY"):
-        mp.delenv(var, raising=False)
-    mp.setenv("NETRC", str(root / "no-netrc"))
-    mp.setenv("WANDB_MODE", "offline")
-    mp.setenv("WANDB_SILENT", "true")
-    for var, sub in (
-        ("WANDB_DIR", "wandb-dir"),
-        ("WANDB_CACHE_DIR", "cache"),
-        ("WANDB_DATA_DIR", "data"),
-        ("WANDB_CONFIG_DIR", "config"),
-        ("WANDB_ARTIFACT_DIR", "artifacts"),
-    ):
-        mp.setenv(var, str(root / sub))
 
 
 @pytest.fixture(scope="module")
 def wandb_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("wandb-env")
     with pytest.MonkeyPatch.context() as mp:
-        _isolate_wandb(mp, root)
+        isolate_wandb(mp, root)
         yield root
 
 
@@ -274,7 +257,7 @@ def test_invalid_mode_names_choices(tmp_path: Path, name: str) -> None:
 def test_auto_mode_follows_local_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _isolate_wandb(monkeypatch, tmp_path)
+    isolate_wandb(monkeypatch, tmp_path)
     monkeypatch.delenv("WANDB_MODE")
     assert resolve_mode(None) == "offline"
     assert resolve_mode("auto") == "offline"
@@ -335,7 +318,7 @@ def test_an_empty_wandb_mode_means_unset_and_a_bad_one_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``WANDB_MODE= lab run`` would reach wandb's own validation as '' (a pydantic traceback)."""
-    _isolate_wandb(monkeypatch, tmp_path)
+    isolate_wandb(monkeypatch, tmp_path)
     monkeypatch.setenv("WANDB_MODE", "")
     assert resolve_mode(None) == "offline"
     assert "WANDB_MODE" not in os.environ

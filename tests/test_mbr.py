@@ -24,8 +24,8 @@ from lab.pipeline import build_search
 from lab.registry import MODELS, SEARCHES, UTILITIES
 from lab.search.mbr import pseudo_ref_keys
 from lab.search.types import Cost, Hypothesis, SearchOutput
-from tests.conftest import lab as run_lab
-from tests.conftest import ok, tiny
+from tests.helpers.lab_process import lab as run_lab
+from tests.helpers.lab_process import ok, tiny
 
 # ---------------------------------------------------------------------------------------------
 # utilities

@@ -4,7 +4,7 @@ included), and while sentences leave the batch; a sentence scores the same alone
 padded batch.
 
 The architectures come from the registry, so one registered later is checked too: it needs
-tiny constructor settings in ``TINY`` below, and its absence fails ``test_every_registered_
+tiny constructor settings in ``VARIANTS`` below, and its absence fails ``test_every_registered_
 architecture_has_tiny_settings`` with the name to add.
 """
 
@@ -23,7 +23,7 @@ import lab.models  # noqa: F401  (registers the architectures)
 from lab.models.base import DecoderModel
 from lab.registry import MODELS
 from lab.vocab import SEP_ID
-from tests.model_checks import (
+from tests.helpers.model_checks import (
     SRC_V,
     TGT_V,
     check_batch_invariance,
@@ -48,7 +48,7 @@ class TinyHF:
 
 
 # architecture -> variant -> tiny constructor kwargs (dropout > 0: eval() must switch it off)
-TINY: dict[str, dict[str, dict[str, Any]]] = {
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {
         "prenorm-sinusoidal-tied": dict(
             d_model=16, n_heads=2, enc_layers=2, dec_layers=2, d_ff=32, dropout=0.3
@@ -105,17 +105,17 @@ TINY: dict[str, dict[str, dict[str, Any]]] = {
 CASES = [
     pytest.param((arch, variant), id=f"{arch}-{variant}")
     for arch in MODELS.names()
-    for variant in TINY.get(arch, {})
+    for variant in VARIANTS.get(arch, {})
 ]
 
 
 def test_every_registered_architecture_has_tiny_settings():
-    missing = [name for name in MODELS.names() if not TINY.get(name)]
+    missing = [name for name in MODELS.names() if not VARIANTS.get(name)]
     assert not missing, (
-        f"registered architectures {missing} have no tiny settings: add them to TINY in "
+        f"registered architectures {missing} have no tiny settings: add them to VARIANTS in "
         f"{Path(__file__).name} so that the interface checks cover them"
     )
-    assert set(TINY) <= set(MODELS.names()), "TINY names an architecture nobody registers"
+    assert set(VARIANTS) <= set(MODELS.names()), "VARIANTS names an architecture nobody registers"
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -123,7 +123,7 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """A tiny model in eval mode. The lab's own get every weight uniform in [-0.5, 0.5]: large
     enough that a misrouted state shows in the log-probs (the Hugging Face ones: init_std)."""
     arch, variant = request.param
-    kwargs = dict(TINY[arch][variant])
+    kwargs = dict(VARIANTS[arch][variant])
     for key, value in kwargs.items():
         if isinstance(value, TinyHF):
             path = tmp_path_factory.mktemp(f"hf-{value.kind}")

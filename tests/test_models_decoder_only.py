@@ -14,7 +14,7 @@ from lab.errors import LabError
 from lab.models.decoder_only import DecoderOnly, prefix_lm_mask
 from lab.registry import MODELS
 from lab.vocab import BOS_ID
-from tests.model_checks import (
+from tests.helpers.model_checks import (
     SRC_V,
     TGT_V,
     Replay,

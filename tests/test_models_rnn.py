@@ -12,7 +12,7 @@ from torch import nn
 from lab.errors import LabError
 from lab.models.rnn import GRUSeq2Seq, LSTMSeq2Seq, RNNSeq2Seq
 from lab.registry import MODELS
-from tests.model_checks import (
+from tests.helpers.model_checks import (
     SRC_V,
     TGT_V,
     check_beam_reorder,

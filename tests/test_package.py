@@ -25,7 +25,7 @@ from setuptools import find_packages
 from lab.app import CONF_DIR
 from lab.errors import LabError
 from lab.overrides import SWEEP_EXTRA, Plugin, check_overrides
-from tests.conftest import lab_env
+from tests.helpers.lab_process import lab_env
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())

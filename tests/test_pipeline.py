@@ -9,10 +9,10 @@ import pytest
 
 from lab.report import load_runs
 from lab.wandb_reader import read_run
-from tests.conftest import lab, tiny
+from tests.helpers.lab_process import lab, tiny
 
 # the tiny config, smaller still, with its W&B logger (offline) and all 12 test sentences decoded
-TINY = tiny(
+TINY_ARGS = tiny(
     task__n_train=400,
     task__n_valid=40,
     task__n_test=12,
@@ -30,7 +30,13 @@ TINY = tiny(
 def sweep(root: Path, cache: Path):
     """One sweep over three searches on the built-in task (trains once)."""
     proc = lab(
-        ["run", "-m", "search=greedy,beam,beam_lp", f"hydra.sweep.dir={root / 'multi'}", *TINY],
+        [
+            "run",
+            "-m",
+            "search=greedy,beam,beam_lp",
+            f"hydra.sweep.dir={root / 'multi'}",
+            *TINY_ARGS,
+        ],
         root,
         cache,
     )
@@ -134,7 +140,7 @@ def test_a_rerun_of_a_completed_run_is_skipped(sweep):
     overrides = json.loads((run_dir / "results.json").read_text())["config"]
     search = overrides["search"]["name"]
     proc = lab(
-        ["run", f"search={search}", f"hydra.run.dir={run_dir}", *TINY],
+        ["run", f"search={search}", f"hydra.run.dir={run_dir}", *TINY_ARGS],
         root,
         cache,
         WANDB_MODE="disabled",
@@ -180,7 +186,7 @@ def test_bad_input_fails_with_one_clear_line(sweep, tmp_path, args, message):
     empty.mkdir()
     run_dir = tmp_path / "run"
     proc = lab(
-        ["run", *args, f"hydra.run.dir={run_dir}", f"data_dir={empty}", "logger=none", *TINY],
+        ["run", *args, f"hydra.run.dir={run_dir}", f"data_dir={empty}", "logger=none", *TINY_ARGS],
         tmp_path,
         cache,
     )
@@ -203,7 +209,7 @@ def test_a_mismatched_checkpoint_is_refused(sweep, tmp_path):
             "model=gru",
             f"hydra.run.dir={tmp_path / 'r'}",
             "logger=none",
-            *[t for t in TINY if not t.startswith("model.")],
+            *[t for t in TINY_ARGS if not t.startswith("model.")],
         ],
         root,
         cache,

@@ -21,7 +21,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.registry import Registry
-from tests.conftest import lab_env, tiny
+from tests.helpers.lab_process import lab_env, tiny
 
 EXAMPLE = Path(__file__).with_name("plugin_example")
 

@@ -8,6 +8,7 @@ for its BOS); every table is a ``TableModel`` (unlisted tokens have probability 
 """
 
 import csv
+import importlib.util
 import json
 import math
 
@@ -21,13 +22,12 @@ from lab.errors import LabError
 from lab.registry import SEARCHES
 from lab.search.beam.presets import HF_KEYS, LAB_KEYS, PRESETS, resolve
 from lab.toolkits import load
-from tests.table_model import EOS, A, B, C, D, TableModel
+from tests.helpers.hf_models import MAX_LEN, batch, generate
+from tests.helpers.table_model import EOS, A, B, C, D, TableModel
 
-try:  # the parity tests reuse test_hf's tiny models (module-scoped fixtures) and helpers
-    from tests.test_hf import MAX_LEN, batch, generate, model_dirs, models  # noqa: F401
-except pytest.skip.Exception:  # transformers is not installed
-    MAX_LEN = 0
-needs_hf = pytest.mark.skipif(MAX_LEN == 0, reason="needs transformers")
+needs_hf = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="needs transformers"
+)
 pytestmark = pytest.mark.usefixtures("one_thread")
 SRC, LEN = torch.tensor([[5, 5, 5]]), torch.tensor([3])
 

@@ -16,7 +16,7 @@ from lab.bench.common import MODES, build_transformer, random_batch
 from lab.errors import LabError
 from lab.models.quantize import check_quantize, quantize
 from lab.registry import SEARCHES
-from tests.conftest import lab, ok, tiny
+from tests.helpers.lab_process import lab, ok, tiny
 
 
 def test_int8_replaces_every_linear_layer_and_keeps_the_float_model(one_thread):

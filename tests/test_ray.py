@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TIMING_METRICS, lab, tiny
+from tests.helpers.lab_process import TIMING_METRICS, lab, tiny
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = tiny(threads=None)  # threads=0, the default: the launcher gives each job one thread
+TINY_ARGS = tiny(threads=None)  # threads=0, the default: the launcher gives each job one thread
 
 
 def ray_python() -> str:
@@ -63,7 +63,7 @@ def test_ray_launcher_gives_the_same_runs_as_basic(tmp_path: Path):
     sweep = [
         "run",
         "-m",
-        *TINY,
+        *TINY_ARGS,
         "search.beam_size=1,2,3",
         "+hydra.callbacks.timer._target_=lab.callbacks.JobTimer",
     ]

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from lab.errors import LabError
-from lab.registry import MODELS, SEARCHES
+from lab.registry import SEARCHES
 from lab.search.processors.regularizers import rerank, uid_objective, uid_regularizer
+from tests.helpers.models import sources, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,23 +31,10 @@ def test_definitions_on_hand_made_surprisals():
         uid_regularizer(u, "nope")
 
 
-def tiny_model(vocab: int = 14, seed: int = 0):
-    torch.manual_seed(seed)
-    model = MODELS.build(
-        "transformer", vocab, vocab, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=32
-    ).eval()
-    with torch.no_grad():  # sharper distributions: less uniform surprisals
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.mul_(3.0)
-    return model
-
-
-def sources(lengths=(6, 3, 8)):
-    g = torch.Generator().manual_seed(1)
-    seqs = [torch.randint(3, 14, (n,), generator=g) for n in lengths]
-    src = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True)  # (B, S)
-    return src, torch.tensor(lengths)
+def model_and_sources():
+    """A tiny Transformer with one decoder layer (sharpened: less uniform surprisals) and three
+    sources of its vocabulary of 14."""
+    return tiny_model("transformer", 14, dec_layers=1), sources(1, 14, (6, 3, 8))
 
 
 def forced(model, src, lens, hyp):
@@ -77,7 +65,7 @@ def check(model, src, lens, out, kind):
 @pytest.mark.parametrize("kind", ["square", "max", "greedy"])
 @pytest.mark.parametrize("search", ["greedy", "beam"])
 def test_processor_total_is_the_regularized_objective(kind, search):
-    model, (src, lens) = tiny_model(), sources()
+    model, (src, lens) = model_and_sources()
     kw = {"beam_size": 3, "nbest": 3} if search == "beam" else {}
     procs = [{"name": f"uid_{kind}", "lam": LAM}]
     dec = SEARCHES.build(search, max_len_b=8, processors=procs, **kw)
@@ -90,7 +78,7 @@ def test_processor_total_is_the_regularized_objective(kind, search):
 
 
 def test_uid_max_refuses_batches_of_several_sentences():
-    model, (src, lens) = tiny_model(), sources()
+    model, (src, lens) = model_and_sources()
     dec = SEARCHES.build(
         "beam", beam_size=2, max_len_b=5, processors=[{"name": "uid_max", "lam": 1}]
     )
@@ -100,7 +88,7 @@ def test_uid_max_refuses_batches_of_several_sentences():
 
 @pytest.mark.parametrize("kind", ["var", "local", "max", "square"])
 def test_rerank_scores_and_sorts_an_nbest(kind):
-    model, (src, lens) = tiny_model(), sources()
+    model, (src, lens) = model_and_sources()
     out = SEARCHES.build("beam", beam_size=4, nbest=4, max_len_b=8)(model, src, lens)
     ranked = rerank(model, src, lens, out.nbest, kind, LAM)
     for i, (before, after) in enumerate(zip(out.nbest, ranked, strict=True)):

@@ -2,7 +2,7 @@
 job fails alone, no wrong number is recorded as completed, one run directory has one writer,
 and the checkpoint cache tells trainings apart by everything that changes their weights.
 
-Every ``lab`` here is a real process on the tiny model (``tests.conftest``).
+Every ``lab`` here is a real process on the tiny model (``tests.helpers.lab_process``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from filelock import FileLock
 from lab.errors import LabError
 from lab.io import atomic_write
 from lab.results import read_results
-from lab.train import Trainer, TrainSettings
-from tests.conftest import lab, lab_env, ok, tiny
+from lab.train import TrainSettings
+from lab.trainer import Trainer
+from tests.helpers.lab_process import lab, lab_env, ok, tiny
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str], message: str) -> str:

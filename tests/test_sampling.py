@@ -23,8 +23,8 @@ from lab.search.contracts import apply
 from lab.search.processors.chain import Processors
 from lab.search.rng import example_key
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
-from tests.brute_force import all_outputs, sources, tiny_model
-from tests.test_search_invariants import ARCHS
+from tests.helpers.brute_force import all_outputs
+from tests.helpers.models import ARCHS, sources, tiny_model
 
 
 @pytest.fixture(scope="module", autouse=True)

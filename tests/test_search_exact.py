@@ -11,7 +11,8 @@ import torch
 
 from lab.errors import LabError
 from lab.registry import MODELS, SEARCHES
-from tests.brute_force import all_outputs, ranked, sources, tiny_model
+from tests.helpers.brute_force import all_outputs, ranked
+from tests.helpers.models import sources, tiny_model
 
 ARCHS = sorted(name for name in MODELS.names() if name != "hf")
 EXACT = ("exact", "best_first")
@@ -37,7 +38,7 @@ def _one_thread():
 
 @functools.cache
 def case(arch: str, seed: int):
-    model = tiny_model(arch, VOCAB, seed)
+    model = tiny_model(arch, VOCAB, seed, sharpen=2.0)
     src, lens = sources(seed + 10, VOCAB, LENGTHS)
     return model, src, lens
 

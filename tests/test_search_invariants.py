@@ -6,32 +6,9 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from lab.registry import MODELS, SEARCHES
+from lab.registry import SEARCHES
 from lab.vocab import EOS_ID
-
-TINY = {
-    "transformer": dict(d_model=16, n_heads=2, enc_layers=1, dec_layers=2, d_ff=32, dropout=0.0),
-    "lstm": dict(emb_dim=16, hidden=16, num_layers=2, dropout=0.0, attention="additive"),
-    "gru": dict(emb_dim=16, hidden=16, num_layers=1, dropout=0.0, attention="general"),
-    "decoder_only": dict(d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.0),
-}
-ARCHS = sorted(TINY)
-
-
-def tiny_model(name: str, vocab: int = 12, seed: int = 0):
-    torch.manual_seed(seed)
-    model = MODELS.build(name, vocab, vocab, **TINY[name]).eval()
-    with torch.no_grad():  # sharper distributions than at init: fewer near-ties
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.mul_(3.0)
-    return model
-
-
-def batch(seed: int = 1, vocab: int = 12, lengths=(6, 2, 9, 4)):
-    g = torch.Generator().manual_seed(seed)
-    seqs = [torch.randint(3, vocab, (n,), generator=g) for n in lengths]
-    return pad_sequence(seqs, batch_first=True), torch.tensor(lengths)
+from tests.helpers.models import ARCHS, sources, tiny_model
 
 
 def rescore(model, src, lens, hyps):
@@ -41,7 +18,7 @@ def rescore(model, src, lens, hyps):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_beam_of_one_is_greedy(arch):
-    model, (src, lens) = tiny_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     greedy = SEARCHES.build("greedy", max_len_b=12)(model, src, lens).best()
     beam = SEARCHES.build("beam", beam_size=1, max_len_b=12)(model, src, lens).best()
     assert [h.tokens for h in beam] == [h.tokens for h in greedy]
@@ -51,7 +28,7 @@ def test_beam_of_one_is_greedy(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("search", ["greedy", "beam", "beam_lp"])
 def test_reported_logprob_is_the_model_score_of_the_tokens(arch, search):
-    model, (src, lens) = tiny_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     kw = {} if search == "greedy" else {"beam_size": 4, "nbest": 3}
     out = SEARCHES.build(search, max_len_b=10, **kw)(model, src, lens)
     for rank in range(len(out.nbest[0])):
@@ -64,7 +41,7 @@ def test_reported_logprob_is_the_model_score_of_the_tokens(arch, search):
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("search", ["greedy", "beam"])
 def test_a_sentence_decodes_the_same_alone_and_in_a_padded_batch(arch, search):
-    model, (src, lens) = tiny_model(arch), batch(lengths=(3, 9, 5, 7))
+    model, (src, lens) = tiny_model(arch), sources(lengths=(3, 9, 5, 7))
     kw = {} if search == "greedy" else {"beam_size": 3, "nbest": 3}
     decode = SEARCHES.build(search, max_len_b=10, **kw)
     together = decode(model, src, lens).nbest
@@ -97,7 +74,7 @@ def enumerate_outputs(max_len: int, words=(3, 4)):
 def test_a_beam_covering_the_space_finds_the_exhaustive_argmax(arch, search, kw):
     vocab, max_len = 5, 4  # specials + two words: 31 possible outputs
     model = tiny_model(arch, vocab=vocab, seed=3)
-    src, lens = batch(vocab=vocab, lengths=(4, 2))
+    src, lens = sources(vocab=vocab, lengths=(4, 2))
     out = SEARCHES.build(search, beam_size=32, max_len_a=0, max_len_b=max_len, **kw)(
         model, src, lens
     )
@@ -117,7 +94,7 @@ def test_a_beam_covering_the_space_finds_the_exhaustive_argmax(arch, search, kw)
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_step_by_step_log_probs_equal_teacher_forcing(arch):
-    model, (src, lens) = tiny_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     tgt = torch.randint(3, 12, (len(lens), 7))
     forced = model.token_log_probs(src, lens, tgt)  # (B, T)
     state = model.init_state(model.encode(src, lens), 1)

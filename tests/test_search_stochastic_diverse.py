@@ -20,10 +20,8 @@ from lab.models.base import shift_right
 from lab.pipeline import build_search
 from lab.registry import SEARCHES
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
-from tests.brute_force import sources, tiny_model
-from tests.table_model import EOS, A, B, C, TableModel
-from tests.test_search_invariants import ARCHS, batch
-from tests.test_search_invariants import tiny_model as sharp_model
+from tests.helpers.models import ARCHS, sources, tiny_model
+from tests.helpers.table_model import EOS, A, B, C, TableModel
 
 WORDS = (3, 4)  # vocabulary 5: PAD, BOS, EOS and two words
 MAX_LEN = 3  # outputs: 7 ended by EOS, 8 cut at the limit
@@ -81,7 +79,7 @@ def sample(model, src, lens, keys=None, **kw):
 @pytest.mark.parametrize("min_len", [0, 2])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_a_beam_as_large_as_the_output_space_samples_every_output_once(arch, min_len):
-    model = tiny_model(arch, 5, seed=1)
+    model = tiny_model(arch, 5, seed=1, sharpen=2.0)
     src, lens = sources(2, 5, (4, 2))
     everything = leaves(min_len=min_len)
     for k in (len(everything), len(everything) + 3):
@@ -181,7 +179,7 @@ def test_samples_have_the_law_of_sampling_without_replacement(temperature):
 def test_logprob_is_the_model_score_and_sample_logprob_the_sampling_distributions(
     arch, temperature
 ):
-    model, (src, lens) = sharp_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     k = 4
     out = sample(model, src, lens, [3, 1, 4, 1], beam_size=k, max_len_b=8, temperature=temperature)
     for i, nbest in enumerate(out.nbest):
@@ -201,7 +199,7 @@ def test_logprob_is_the_model_score_and_sample_logprob_the_sampling_distribution
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_a_sentence_samples_the_same_alone_and_in_a_padded_batch(arch):
-    model, (src, lens) = sharp_model(arch), batch(lengths=(3, 9, 5, 7))
+    model, (src, lens) = tiny_model(arch), sources(lengths=(3, 9, 5, 7))
     keys = [11, 22, 33, 44]
     decode = SEARCHES.build("stochastic_beam", beam_size=3, max_len_b=8, seed=5)
     together = decode(model, src, lens, keys=keys).nbest
@@ -217,7 +215,7 @@ def test_a_sentence_samples_the_same_alone_and_in_a_padded_batch(arch):
 
 
 def test_the_seed_and_the_keys_choose_the_sample():
-    model, (src, lens) = sharp_model("gru"), batch()
+    model, (src, lens) = tiny_model("gru"), sources()
     runs = {
         (seed, tuple(keys)): [
             [h.tokens for h in nb]
@@ -289,7 +287,7 @@ def same_hypotheses(got, want, tol: float = 1e-5) -> None:
 )
 @pytest.mark.parametrize("arch", ARCHS)
 def test_one_group_is_beam_search(arch, kw):
-    model, (src, lens) = sharp_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     got = diverse(model, src, lens, beam_size=4, num_groups=1, nbest=4, **kw)
     want = beam(model, src, lens, beam_size=4, nbest=4, **kw)
     for g, w in zip(got.nbest, want.nbest, strict=True):
@@ -299,7 +297,7 @@ def test_one_group_is_beam_search(arch, kw):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_without_penalty_every_group_is_beam_search_of_its_share(arch):
-    model, (src, lens) = sharp_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     got = diverse(model, src, lens, beam_size=6, num_groups=3, diversity_strength=0, nbest=6)
     want = beam(model, src, lens, beam_size=2, nbest=2)
     for merged, w in zip(got.nbest, want.nbest, strict=True):
@@ -350,7 +348,7 @@ def test_each_group_pays_for_the_tokens_earlier_groups_chose_at_the_same_step(
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_a_penalty_makes_groups_differ_at_the_first_step(arch):
-    model, (src, lens) = sharp_model(arch), batch()
+    model, (src, lens) = tiny_model(arch), sources()
     kw = {"beam_size": 4, "num_groups": 4, "nbest": 4, "min_len": 2}  # no EOS at step 1
     same = diverse(model, src, lens, diversity_strength=0.0, **kw)
     apart = diverse(model, src, lens, diversity_strength=50.0, **kw)
@@ -362,7 +360,7 @@ def test_a_penalty_makes_groups_differ_at_the_first_step(arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_diverse_logprob_is_the_model_score_and_batching_changes_nothing(arch):
-    model, (src, lens) = sharp_model(arch), batch(lengths=(3, 9, 5, 7))
+    model, (src, lens) = tiny_model(arch), sources(lengths=(3, 9, 5, 7))
     kw = {"beam_size": 6, "num_groups": 3, "diversity_strength": 0.7, "nbest": 6}
     together = diverse(model, src, lens, **kw)
     for i, nbest in enumerate(together.nbest):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lab.registry import SEARCHES
-from tests.table_model import EOS, A, B, C, D, TableModel
+from tests.helpers.table_model import EOS, A, B, C, D, TableModel
 
 SRC = torch.tensor([[5, 5, 5]])
 LEN = torch.tensor([3])

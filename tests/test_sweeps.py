@@ -24,10 +24,10 @@ from lab.best import best_run, format_best
 from lab.callbacks import TIMING_FILE
 from lab.cli import main as cli_main
 from lab.report import load_runs
-from tests.conftest import TIMING_METRICS, lab, ok, tiny
+from tests.helpers.lab_process import TIMING_METRICS, lab, ok, tiny
 
 TIMER = "+hydra.callbacks.timer._target_=lab.callbacks.JobTimer"
-TINY = tiny()
+TINY_ARGS = tiny()
 
 
 def run_dirs(sweep_dir: Path) -> dict[str, Path]:
@@ -51,7 +51,7 @@ def snapshot(sweep_dir: Path) -> dict[str, tuple[bytes, int]]:
 # ----------------------------------------------------------------------------------- launchers
 
 LAUNCHERS = {
-    "basic": [],  # threads=1 (TINY), so that every launcher computes alike
+    "basic": [],  # threads=1 (TINY_ARGS), so that every launcher computes alike
     # the others run jobs side by side: the pipeline gives each 1 thread when threads=0
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=0"],
     "submitit_local": ["hydra/launcher=submitit_local", "threads=0"],
@@ -67,7 +67,7 @@ def launcher_sweeps(root: Path, trained: Path) -> dict[str, Path]:
         args = [
             "run",
             "-m",
-            *TINY,
+            *TINY_ARGS,
             "search.beam_size=1,2,3",
             *extra,
             TIMER,
@@ -190,7 +190,7 @@ def test_slurm_gpu_preset_becomes_the_expected_sbatch_array(root: Path, trained:
         [
             "run",
             "-m",
-            *TINY,
+            *TINY_ARGS,
             "search.beam_size=1,2,4",
             "hydra/launcher=slurm_gpu",
             "hydra.launcher.partition=gpu-a100",
@@ -229,7 +229,7 @@ def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, trained: Path, 
         "run",
         "-m",
         "+experiment=optuna_search",
-        *TINY,
+        *TINY_ARGS,
         "hydra.sweeper.n_trials=3",
         f"hydra.sweep.dir={sweep_dir}",
     ]
@@ -274,7 +274,7 @@ def test_optuna_search_tunes_beam_and_keeps_the_best(root: Path, trained: Path, 
 @pytest.mark.slow
 def test_a_rerun_skips_completed_runs_redoes_missing_ones_and_force_reruns(root, trained):
     sweep_dir = root / "resume"
-    args = ["run", "-m", *TINY, "search.beam_size=1,2,3", f"hydra.sweep.dir={sweep_dir}"]
+    args = ["run", "-m", *TINY_ARGS, "search.beam_size=1,2,3", f"hydra.sweep.dir={sweep_dir}"]
     ok(lab(args, root, trained))
     before = snapshot(sweep_dir)
     config = results(sweep_dir / "0")["config"]
@@ -297,10 +297,10 @@ def test_a_rerun_skips_completed_runs_redoes_missing_ones_and_force_reruns(root,
 
 def test_another_config_never_overwrites_a_completed_run(root, trained):
     run_dir = root / "single"
-    ok(lab(["run", *TINY, "search.beam_size=2", f"hydra.run.dir={run_dir}"], root, trained))
+    ok(lab(["run", *TINY_ARGS, "search.beam_size=2", f"hydra.run.dir={run_dir}"], root, trained))
     before = snapshot(run_dir)
     assert sorted(before) == list(RUN_FILES)
-    proc = lab(["run", *TINY, "search.beam_size=3", f"hydra.run.dir={run_dir}"], root, trained)
+    proc = lab(["run", *TINY_ARGS, "search.beam_size=3", f"hydra.run.dir={run_dir}"], root, trained)
     assert proc.returncode != 0
     assert proc.stderr.strip().startswith("error:")
     assert "holds a completed run of another config" in proc.stderr
@@ -309,7 +309,7 @@ def test_another_config_never_overwrites_a_completed_run(root, trained):
     sweep_dir = root / "resume-other"
     ok(
         lab(
-            ["run", "-m", *TINY, "search.beam_size=1,2", f"hydra.sweep.dir={sweep_dir}"],
+            ["run", "-m", *TINY_ARGS, "search.beam_size=1,2", f"hydra.sweep.dir={sweep_dir}"],
             root,
             trained,
         )
@@ -317,7 +317,9 @@ def test_another_config_never_overwrites_a_completed_run(root, trained):
     before = snapshot(sweep_dir)
     assert sorted(before) == [f"{run}/{f}" for run in "01" for f in RUN_FILES]
     assert {results(sweep_dir / run)["status"] for run in "01"} == {"completed"}
-    proc = lab(["run", "-m", *TINY, "search=greedy", f"hydra.sweep.dir={sweep_dir}"], root, trained)
+    proc = lab(
+        ["run", "-m", *TINY_ARGS, "search=greedy", f"hydra.sweep.dir={sweep_dir}"], root, trained
+    )
     assert proc.returncode != 0 and "error:" in proc.stderr
     assert snapshot(sweep_dir) == before
 
@@ -334,7 +336,7 @@ def test_toy_search_names_runs_by_their_settings(root, trained):
                 "run",
                 "-m",
                 "+experiment=toy_search",
-                *TINY,
+                *TINY_ARGS,
                 "search.beam_size=1,2",
                 f"hydra.sweep.dir={sweep_dir}",
             ],
@@ -349,7 +351,7 @@ def test_toy_search_names_runs_by_their_settings(root, trained):
             [
                 "run",
                 "+experiment=toy_search",
-                *TINY,
+                *TINY_ARGS,
                 "search=greedy",
                 f"hydra.run.dir={sweep_dir / 'greedy-k1'}",
             ],
@@ -366,7 +368,7 @@ def test_toy_search_names_runs_by_their_settings(root, trained):
                 "run",
                 "-m",
                 "+experiment=toy_search",
-                *TINY,
+                *TINY_ARGS,
                 "search.beam_size=1,2,3",
                 f"hydra.sweep.dir={sweep_dir}",
             ],

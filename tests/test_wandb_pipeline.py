@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from lab.wandb_reader import read_run
-from tests.conftest import lab, ok, tiny
+from tests.helpers.lab_process import lab, ok, tiny
 
 WHERE = re.compile(r"^wandb: offline run in (\S+); sync with: wandb sync (\S+)$", re.M)
 EXPERIMENT = "wandb-e2e"

@@ -14,13 +14,13 @@ from lab.app import CONF_DIR
 from lab.errors import LabError
 from lab.loggers import SWITCHES, WandbLogger, open_logger
 from lab.wandb_reader import read_run
-from tests.test_loggers import WANDB_CFG, _isolate_wandb
+from tests.helpers.wandb_env import WANDB_CFG, isolate_wandb
 
 
 @pytest.fixture
 def git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
     """A fresh git repository with one commit, as the working directory; and its commit."""
-    _isolate_wandb(monkeypatch, tmp_path / "wandb-env")
+    isolate_wandb(monkeypatch, tmp_path / "wandb-env")
     repo = tmp_path / "repo"
     repo.mkdir()
     env = {

@@ -138,23 +138,7 @@ def compare(
     with torch.inference_mode():
         nbest, _, lab_seconds = decode_pairs(decoder, search, pairs, batch_size, CPU)
     theirs, ct2_seconds = translate(translator, pairs, options, batch_size)
-    same, diffs, score_gap = 0, [], 0.0
-    texts: dict[str, list[str]] = {"lab": [], "ct2": []}
-    for p in pairs:
-        hyp = nbest[p.index][0]
-        mine = tuple(t for t in hyp.tokens if t != model.eos_id)
-        other, other_score = theirs[p.index][0]
-        texts["lab"].append(tokenizer.decode(list(mine)))
-        texts["ct2"].append(tokenizer.decode(list(other)))
-        if mine == other:
-            same += 1
-            score_gap = max(score_gap, abs(hyp.score - other_score))
-        else:
-            diffs.append(
-                {"index": p.index, "lab": list(mine), "lab_score": hyp.score,
-                 "ct2": list(other), "ct2_score": other_score,
-                 "ct2_special": bool(BANNED & set(other))}
-            )  # fmt: skip
+    same, diffs, score_gap, texts = _side_by_side(pairs, nbest, theirs, model.eos_id, tokenizer)
     figures = {
         "run": str(run_dir),
         "n": len(pairs),
@@ -176,6 +160,36 @@ def compare(
     atomic_write_text(out / "ct2_diff.jsonl", "".join(json.dumps(d) + "\n" for d in diffs))
     atomic_write_text(out / "ct2.json", json.dumps(figures, indent=2) + "\n")
     return figures
+
+
+def _side_by_side(
+    pairs: Sequence[Pair],
+    nbest: Any,
+    theirs: dict[int, list[tuple[tuple[int, ...], float]]],
+    eos_id: int,
+    tokenizer: Any,
+) -> tuple[int, list[dict[str, Any]], float, dict[str, list[str]]]:
+    """The lab's best output of each pair beside CTranslate2's: (how many are identical, the
+    sentences that differ, the largest score difference among the identical ones, both sides'
+    detokenized outputs for BLEU)."""
+    same, diffs, score_gap = 0, [], 0.0
+    texts: dict[str, list[str]] = {"lab": [], "ct2": []}
+    for p in pairs:
+        hyp = nbest[p.index][0]
+        mine = tuple(t for t in hyp.tokens if t != eos_id)
+        other, other_score = theirs[p.index][0]
+        texts["lab"].append(tokenizer.decode(list(mine)))
+        texts["ct2"].append(tokenizer.decode(list(other)))
+        if mine == other:
+            same += 1
+            score_gap = max(score_gap, abs(hyp.score - other_score))
+        else:
+            diffs.append(
+                {"index": p.index, "lab": list(mine), "lab_score": hyp.score,
+                 "ct2": list(other), "ct2_score": other_score,
+                 "ct2_special": bool(BANNED & set(other))}
+            )  # fmt: skip
+    return same, diffs, score_gap, texts
 
 
 def cmd_ct2(argv: list[str]) -> None:

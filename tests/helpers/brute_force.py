@@ -1,4 +1,4 @@
-"""Brute-force n-best lists for the exact-search tests: every output of a tiny model, scored.
+"""Brute-force n-best lists for the search tests: every output of a tiny model, scored.
 
 An output is a string of generated ids (never PAD or BOS) ending in EOS, at most ``max_len``
 tokens long (EOS included), at least ``min_len``; ``model.score`` gives its log-prob and the
@@ -13,27 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from lab.registry import MODELS
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
-from tests.test_search_invariants import TINY
-
-
-def tiny_model(name: str, vocab: int, seed: int, sharpen: float = 2.0):
-    """A random tiny model of architecture ``name``; ``sharpen`` scales its weights (peakier
-    distributions, fewer near-ties between outputs)."""
-    torch.manual_seed(seed)
-    model = MODELS.build(name, vocab, vocab, **TINY[name]).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.mul_(sharpen)
-    return model
-
-
-def sources(seed: int, vocab: int, lengths: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    seqs = [torch.randint(3, vocab, (n,), generator=g) for n in lengths]
-    return pad_sequence(seqs, batch_first=True), torch.tensor(lengths)
 
 
 def all_outputs(vocab: int, max_len: int, min_len: int = 0) -> list[tuple[int, ...]]:

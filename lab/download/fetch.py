@@ -11,7 +11,8 @@ the file, where it was looked for and where to get it.
 A download given the file's ``sha256`` is hashed while it streams and refused when the hash
 differs, before anything is moved into place: a file that is not the published one (a changed
 or tampered source, a captive portal's page) never reaches the cache. The tasks record the
-sha256 next to each pinned URL (e.g. ``lab.tasks.multi30k.SHA256``). The existing code is
+sha256 next to each pinned URL (e.g. ``lab.tasks.multi30k.SHA256``; bAbI's archive has none,
+its members are checked as they are extracted, ``lab.download.archive``). The existing code is
 extended rather than replaced by ``pooch``: it already gives the atomic writes, the lock, the
 fallback from a read-only data directory and the one-line errors the lab needs, and pooch would
 add a dependency with its own cache layout and messages for one hash check.
