@@ -35,6 +35,11 @@ STATE_KEYS = (
 )  # fmt: skip
 
 
+def cuda_rng(device: torch.device) -> torch.Tensor | None:
+    """The CUDA generator's state of ``device``, or None on another device."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
 class Trainer:
     """One training run; resumable from ``<ckpt_dir>/state.pt``."""
 
@@ -81,6 +86,7 @@ class Trainer:
                 "best_state": self.best_state,
                 "bad": self.bad_validations,
                 "rng": torch.get_rng_state(),
+                "cuda_rng": cuda_rng(self.device),  # dropout on a GPU draws from its own stream
                 "py_rng": random.getstate(),
                 "seconds": self._seconds(),
             },
@@ -115,7 +121,9 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.best, self.best_state, self.bad_validations = st["best"], st["best_state"], st["bad"]
         self.seconds_before = float(st.get("seconds", 0.0))  # states saved before it: unknown
-        torch.set_rng_state(st["rng"])
+        torch.set_rng_state(st["rng"].cpu())  # map_location moved it to the training device
+        if st.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(st["cuda_rng"].cpu(), self.device)
         random.setstate(st["py_rng"])
         self.saved_step = self.step
         print(f"resuming training at step {self.step} (epoch {self.epoch + 1})", flush=True)

@@ -12,15 +12,11 @@ import lab  # noqa: F401
 from lab.app import CONF_DIR
 from lab.pipeline import build_search, build_task, options
 from lab.registry import MODELS, SEARCHES, TASKS, Registry, UnknownPluginError
+from tests.helpers.configs import composed
 
 
 def options_of(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def composed(*overrides: str):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 @pytest.mark.parametrize("name", options_of("model"))

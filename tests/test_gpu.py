@@ -26,9 +26,12 @@ from lab.data import Pair
 from lab.evaluate import decode_pairs
 from lab.registry import SEARCHES
 from lab.search.rng import example_key
-from lab.train import Trainer, TrainSettings
-from tests.brute_force import all_outputs, ranked, sources, tiny_model
-from tests.test_sampling import (
+from lab.train import TrainSettings
+from lab.trainer import Trainer
+from tests.helpers.brute_force import all_outputs, enumerate_outputs, ranked
+from tests.helpers.devices import ATOL, DEVICES, grid
+from tests.helpers.models import ARCHS, sources, tiny_model
+from tests.helpers.sampling import (
     INVARIANCE,
     SENTENCES,
     SETTINGS,
@@ -37,11 +40,7 @@ from tests.test_sampling import (
     enumerable,
     processed_logprobs,
 )
-from tests.test_search_invariants import ARCHS, enumerate_outputs
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, CUDA])]
-ATOL = 1e-4  # float32 log-probs, device vs CPU truth and batch vs alone
 VOCAB, MAX_LEN, LENGTHS = 7, 5, (4, 2, 6, 3)
 
 
@@ -51,17 +50,6 @@ CPU_ARCHS = ("transformer", "gru")  # the CPU twins: enough to show a test is so
 @pytest.fixture(params=DEVICES)
 def device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(request.param)
-
-
-def grid(names: str, cpu: list[tuple], gpu: list[tuple]) -> pytest.MarkDecorator:
-    """Parametrize ``dev`` and ``names`` over the ``cpu`` cases on the CPU and the ``gpu`` cases
-    on CUDA (marked ``gpu``, skipped without a device)."""
-    marks = [pytest.mark.gpu, CUDA]
-    rows = [pytest.param("cpu", *c, id="-".join(map(str, ("cpu", *c)))) for c in cpu]
-    rows += [
-        pytest.param("cuda", *c, marks=marks, id="-".join(map(str, ("cuda", *c)))) for c in gpu
-    ]
-    return pytest.mark.parametrize(("dev", *names.split(",")), rows)
 
 
 @pytest.fixture(scope="module", autouse=True)

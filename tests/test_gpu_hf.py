@@ -13,8 +13,8 @@ transformers = pytest.importorskip("transformers")
 import lab  # noqa: E402,F401  (registers the searches)
 import lab.models.hf  # noqa: E402,F401  (registers model=hf)
 from lab.registry import MODELS, SEARCHES  # noqa: E402
-from tests.test_gpu import ATOL, grid  # noqa: E402
-from tests.test_hf import MAX_LEN, batch, generate, model_dirs  # noqa: E402,F401
+from tests.helpers.devices import ATOL, grid  # noqa: E402
+from tests.helpers.hf_models import MAX_LEN, batch, generate  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ARCHS = ["marian", "gpt2"]

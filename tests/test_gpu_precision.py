@@ -16,9 +16,9 @@ from lab.errors import LabError
 from lab.pipeline import comparable, run
 from lab.precision import CHOICES, check_precision, decoding_precision
 from lab.registry import SEARCHES
-from tests.brute_force import sources, tiny_model
-from tests.conftest import tiny
-from tests.test_configs import composed
+from tests.helpers.configs import composed
+from tests.helpers.lab_process import tiny
+from tests.helpers.models import sources, tiny_model
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # (device, precision): bf16 on CPU in the normal suite; bf16 and fp16 on CUDA under -m gpu

@@ -1,13 +1,11 @@
 """Invariants every search must keep on every architecture, on random tiny models."""
 
-import itertools
-
 import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from lab.registry import SEARCHES
-from lab.vocab import EOS_ID
+from tests.helpers.brute_force import enumerate_outputs
 from tests.helpers.models import ARCHS, sources, tiny_model
 
 
@@ -51,14 +49,6 @@ def test_a_sentence_decodes_the_same_alone_and_in_a_padded_batch(arch, search):
         assert [h.logprob for h in alone] == pytest.approx(
             [h.logprob for h in together[i]], abs=1e-4
         )
-
-
-def enumerate_outputs(max_len: int, words=(3, 4)):
-    """Every output of at most ``max_len`` tokens: word strings ended by EOS, or cut at max_len."""
-    for n in range(max_len):
-        for ws in itertools.product(words, repeat=n):
-            yield (*ws, EOS_ID)
-    yield from itertools.product(words, repeat=max_len)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

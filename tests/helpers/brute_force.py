@@ -34,3 +34,11 @@ def ranked(
         logp = model.score(src.expand(len(outputs), -1), length.expand(len(outputs)), tgt)
     rows = [(lp + alpha * len(o), lp, o) for lp, o in zip(logp.tolist(), outputs, strict=True)]
     return sorted(rows, key=lambda r: -r[0])
+
+
+def enumerate_outputs(max_len: int, words=(3, 4)):
+    """Every output of at most ``max_len`` tokens: word strings ended by EOS, or cut at max_len."""
+    for n in range(max_len):
+        for ws in itertools.product(words, repeat=n):
+            yield (*ws, EOS_ID)
+    yield from itertools.product(words, repeat=max_len)
