@@ -104,7 +104,7 @@ def find_runs(paths: PathsLike) -> list[Path]:
     return list(found)
 
 
-def _read_completed(run_dir: Path) -> dict[str, Any] | None:
+def read_completed(run_dir: Path) -> dict[str, Any] | None:
     """The run's results if completed, else None after a warning saying why not.
 
     ``lab.results.read_results`` would say None too, but not why; the report names the reason.
@@ -164,7 +164,7 @@ def load_runs(paths: PathsLike) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     kinds: dict[str, dict[str, None]] = {"metric": {}, "info": {}, "config": {}}
     for run_dir in find_runs(paths):
-        data = _read_completed(run_dir)
+        data = read_completed(run_dir)
         if data is not None:
             rows.append(_run_row(run_dir, data, kinds))
     columns = ["run_dir", *IDENTITY, *(c for group in kinds.values() for c in group)]
