@@ -11,6 +11,8 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from lab.errors import LabError
 
@@ -58,8 +60,8 @@ def _report_parser() -> argparse.ArgumentParser:
         help="output directory (default: <first path>/report; with --export: RUN_DIR/export)",
     )
     p.add_argument("--metric", default="bleu")
-    p.add_argument("--rows", default="model", help="comma-separated config keys")
-    p.add_argument("--cols", default="search", help="comma-separated config keys")
+    p.add_argument("--rows", default=None, help="comma-separated config keys (default: model)")
+    p.add_argument("--cols", default=None, help="comma-separated config keys (default: search)")
     p.add_argument("--x", default=None, help="numeric key for the plot's x axis")
     p.add_argument("--hue", default=None, help="comma-separated keys: one line per value")
     p.add_argument("--name", default="report", help="file name prefix")
@@ -108,6 +110,10 @@ def cmd_report(argv: list[str]) -> None:
     def split(s: str) -> tuple[str, ...]:
         return tuple(x for x in s.split(",") if x)
 
+    a.rows, a.cols = pivot_keys(a.rows, a.cols)
+    if a.out is not None:
+        check_out(Path(a.out))
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
         warnings.simplefilter("always", ReportNote)
@@ -148,6 +154,29 @@ def cmd_report(argv: list[str]) -> None:
         print(f"{kind}: {w.message}", file=sys.stderr)
     for path in paths:
         print(path)
+
+
+def pivot_keys(rows: str | None, cols: str | None) -> tuple[str, str]:
+    """``--rows``/``--cols`` with their defaults (model, search), a default leaving out a key
+    that the other option names: ``--rows search`` alone is a pivot of one column."""
+    given_rows = set((rows or "").split(","))
+    given_cols = set((cols or "").split(","))
+    if rows is None:
+        rows = "" if "model" in given_cols else "model"
+    if cols is None:
+        cols = "" if "search" in given_rows else "search"
+    return rows, cols
+
+
+def check_out(out: object) -> None:
+    """``--out`` must be a directory that can take files (it is created if missing)."""
+    from lab.io import unwritable
+
+    why = unwritable(out)  # type: ignore[arg-type]
+    if why is not None:
+        raise LabError(
+            f"--out {out} cannot take the files ({why}); pass --out <a writable directory>."
+        )
 
 
 def cmd_analyze(argv: list[str]) -> None:
@@ -223,6 +252,23 @@ def completion_line(line: str) -> str:
     return re.sub(r"^(\s*\S+\s+)run(\s|$)", r"\1", line, count=1)
 
 
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Python warnings (torch's, SentencePiece's, ...) as one ``warning:`` line each, not the
+    file, line and source excerpt that would stand before a one-line error."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        text = " ".join(str(message).split())
+        print(f"warning: {text} ({category.__name__})", file=file or sys.stderr, flush=True)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -247,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
             from lab.registry import unknown_name_message
 
             raise LabError(unknown_name_message("command", cmd, sorted(commands)))
-        commands[cmd](rest)
+        with one_line_warnings():
+            commands[cmd](rest)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -21,7 +21,7 @@ from lab.registry import MODELS, check_type
 from lab.train import TrainSettings
 
 # root keys that are counts: (key, minimum); None is allowed where the default is None
-COUNTS = (("seed", 0), ("threads", 0), ("eval.batch_size", 1), ("eval.limit", 0))
+COUNTS = (("seed", 0), ("threads", 0), ("eval.batch_size", 1), ("eval.limit", 1))
 
 
 def check_config(config: Mapping[str, Any]) -> None:

@@ -18,6 +18,7 @@ from lab.config_checks import check_config
 from lab.data import encode_examples
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate
+from lab.input_checks import check_source_lengths
 from lab.io import check_writable, unwritable
 from lab.loggers import open_logger
 from lab.machine import resolve_dirs, setup_torch
@@ -157,6 +158,7 @@ def _run(
         model = quantize(model, cfg.model.get("quantize"))
         lg.checkpoint(source.path, source.name)  # W&B lineage: the checkpoint decoded
         pairs = encode_examples(prep.examples, source.tokenizer)
+        check_source_lengths(model, pairs, prep.examples, prep.split)
         save_nbest = bool(cfg.eval.save_nbest) or getattr(search, "nbest", 1) > 1
         with interrupted_while("decoding"):
             result = evaluate(
