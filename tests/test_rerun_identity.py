@@ -150,3 +150,17 @@ def test_export_refuses_the_predictions_of_a_failed_run(root, trained, tmp_path)
     )
     proc = lab(["report", "--export", str(run_dir)], root, trained)
     one_error_line(proc, "failed", "Rerun")
+
+
+def test_a_read_only_completed_run_is_skipped_not_refused(root, trained, tmp_path):
+    run_dir = tmp_path / "archive"
+    ok(lab(["run", *tiny(), f"hydra.run.dir={run_dir}"], root, trained))
+    modes = {p: p.stat().st_mode for p in [run_dir, *run_dir.rglob("*")]}
+    for p in sorted(modes, key=lambda p: -len(p.parts)):
+        p.chmod(modes[p] & ~0o222)
+    try:
+        proc = ok(lab(["run", *tiny(), f"hydra.run.dir={run_dir}"], root, trained))
+        assert "skipping" in proc.stdout
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
