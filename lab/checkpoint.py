@@ -60,10 +60,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> dict[str, Any] | None:
     return {"sha256": file_digest(Path(path))[:16], "vocab_size": int(tokenizer.vocab_size)}
 
 
-def check_tokenizer(path: Path, ckpt: dict[str, Any], tokenizer: Any) -> None:
+def check_tokenizer(path: Path, ckpt: dict[str, Any], tokenizer: Any, note: bool = True) -> None:
     """Refuse to decode ``ckpt`` with another tokenizer than the one it was trained with (the
     ids would mean other pieces: fluent nonsense, or an index error). A checkpoint saved before
-    fingerprints were recorded is checked by its vocabulary size only, and a note says so."""
+    fingerprints were recorded is checked by its vocabulary size only, and (with ``note``) a
+    note says so: a cache entry needs none, its key holds the tokenizer's settings."""
     have = tokenizer_fingerprint(tokenizer)
     if have is None:
         return
@@ -84,6 +85,8 @@ def check_tokenizer(path: Path, ckpt: dict[str, Any], tokenizer: Any) -> None:
         raise LabError(
             f"checkpoint {path} has vocab {ckpt['tgt_vocab']}, not that of {mine}; {advice}."
         )
+    if not note:
+        return
     print(
         f"note: checkpoint {path} records no tokenizer fingerprint (saved by an older lab); only "
         f"its vocabulary size ({have['vocab_size']}) was checked against this run's tokenizer",
@@ -148,7 +151,7 @@ def load_model(
             f"checkpoint {path} holds model={ckpt['model']} {ckpt['args']}, not the "
             f"configured model={name} {args}; {fix}."
         )
-    check_tokenizer(path, ckpt, tokenizer)
+    check_tokenizer(path, ckpt, tokenizer, note=fix == GIVEN_FIX)
     model = build_model(ckpt["model"], ckpt["args"], ckpt["src_vocab"], ckpt["tgt_vocab"])
     try:
         model.load_state_dict(ckpt["state_dict"])

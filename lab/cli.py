@@ -11,9 +11,8 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
+from lab.console import check_out, one_line_warnings, pivot_keys
 from lab.errors import LabError
 
 USAGE = """usage: lab <command> [args]
@@ -111,8 +110,7 @@ def cmd_report(argv: list[str]) -> None:
         return tuple(x for x in s.split(",") if x)
 
     a.rows, a.cols = pivot_keys(a.rows, a.cols)
-    if a.out is not None:
-        check_out(Path(a.out))
+    check_out(a.out)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
@@ -154,29 +152,6 @@ def cmd_report(argv: list[str]) -> None:
         print(f"{kind}: {w.message}", file=sys.stderr)
     for path in paths:
         print(path)
-
-
-def pivot_keys(rows: str | None, cols: str | None) -> tuple[str, str]:
-    """``--rows``/``--cols`` with their defaults (model, search), a default leaving out a key
-    that the other option names: ``--rows search`` alone is a pivot of one column."""
-    given_rows = set((rows or "").split(","))
-    given_cols = set((cols or "").split(","))
-    if rows is None:
-        rows = "" if "model" in given_cols else "model"
-    if cols is None:
-        cols = "" if "search" in given_rows else "search"
-    return rows, cols
-
-
-def check_out(out: object) -> None:
-    """``--out`` must be a directory that can take files (it is created if missing)."""
-    from lab.io import unwritable
-
-    why = unwritable(out)  # type: ignore[arg-type]
-    if why is not None:
-        raise LabError(
-            f"--out {out} cannot take the files ({why}); pass --out <a writable directory>."
-        )
 
 
 def cmd_analyze(argv: list[str]) -> None:
@@ -250,23 +225,6 @@ def completion_line(line: str) -> str:
     search=b`` is asked as ``lab search=b``. (The installed script calls ``lab -sc query=...``,
     which ``main`` hands to ``run``.)"""
     return re.sub(r"^(\s*\S+\s+)run(\s|$)", r"\1", line, count=1)
-
-
-@contextmanager
-def one_line_warnings() -> Iterator[None]:
-    """Python warnings (torch's, SentencePiece's, ...) as one ``warning:`` line each, not the
-    file, line and source excerpt that would stand before a one-line error."""
-
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
-        text = " ".join(str(message).split())
-        print(f"warning: {text} ({category.__name__})", file=file or sys.stderr, flush=True)
-
-    previous = warnings.showwarning
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = previous
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -104,7 +104,7 @@ def test_a_nan_metric_is_warned_not_passed_over_silently(tmp_path, capsys):
 
 
 def test_python_warnings_print_as_one_line(capsys):
-    from lab.cli import one_line_warnings
+    from lab.console import one_line_warnings
 
     with one_line_warnings():
         warnings.warn("first line\n  second line", UserWarning, stacklevel=1)
