@@ -22,11 +22,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lab.analyze_checks import TruncatedFileWarning, check_same, read_rows
 from lab.errors import LabError
 from lab.io import atomic_write, atomic_write_text
 from lab.report.render import Table
-from lab.report.runs import SkippedRunWarning, find_runs
-from lab.results import RESULTS, read_predictions, read_results
+from lab.report.runs import SkippedRunWarning, find_runs, read_completed
+from lab.results import RESULTS, read_results
 
 TOL = 1e-4  # log-prob differences below this are numerical noise, not errors
 RATES = ("search_error", "model_error", "empty_mode", "ref_above_hyp")
@@ -96,33 +97,14 @@ def beam_size(results: dict[str, Any]) -> int | None:
     return int(size) if isinstance(size, int | float) else None
 
 
-def _load(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _load(run_dir: Path, truncated: set[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     res = read_results(run_dir)
     if res is None:
         raise LabError(f"{run_dir} holds no completed {RESULTS}; pass a finished `lab run`.")
-    return res, read_predictions(run_dir)
-
-
-def check_same(exact_dir: Path, exact_run: tuple, runs: dict[Path, tuple]) -> None:
-    """Refuse runs of another model, task or split, or of other examples, than the exact run."""
-    exact, exact_preds = exact_run
-    if exact.get("search") != "exact":
-        raise LabError(
-            f"--exact {exact_dir} is a search={exact.get('search')} run; pass a search=exact run."
-        )
-    ids = sorted(str(r["id"]) for r in exact_preds)
-    for run_dir, (res, preds) in runs.items():
-        for key in ("model", "checkpoint", "task", "split"):
-            if res.get(key) != exact.get(key):
-                raise LabError(
-                    f"{run_dir} has {key}={res.get(key)}, the exact run {key}={exact.get(key)}; "
-                    "analyze runs of one model on one split."
-                )
-        if sorted(str(r["id"]) for r in preds) != ids:
-            raise LabError(
-                f"{run_dir} decoded other examples than {exact_dir}; "
-                "use the same eval.split and eval.limit."
-            )
+    rows, broken = read_rows(run_dir)
+    if broken:
+        truncated.add(run_dir)
+    return res, rows
 
 
 def tables(runs: dict[Path, tuple], exact: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,7 +115,7 @@ def tables(runs: dict[Path, tuple], exact: tuple) -> tuple[pd.DataFrame, pd.Data
     em = exact_res.get("metrics") or {}
     sentences, summary = [], []
     for run_dir, (res, preds) in runs.items():
-        rows = [sentence_row(p, by_id[p["id"]]) for p in preds]
+        rows = [sentence_row(p, by_id[p["id"]]) for p in preds if p["id"] in by_id]
         sentences += [{"run": str(run_dir), **r, **flags(r)} for r in rows]
         metrics = res.get("metrics") or {}
         summary.append(
@@ -187,17 +169,17 @@ def plot(table: pd.DataFrame) -> Figure | None:
 def analyze(paths: Sequence[Path], exact_dir: Path, out: Path | None = None) -> list[Path]:
     """Load the runs under ``paths`` and the exact run, check them, write the files into
     ``out`` (default ``<exact_dir>/analysis``); returns the written paths."""
-    exact_dir = Path(exact_dir)
-    exact = _load(exact_dir)
+    exact_dir, truncated = Path(exact_dir), set()
+    exact = _load(exact_dir, truncated)
     dirs = [
         d
         for d in find_runs(paths)
-        if read_results(d) is not None and d.resolve() != exact_dir.resolve()
+        if d.resolve() != exact_dir.resolve() and read_completed(d) is not None
     ]
     if not dirs:
         raise LabError("no completed runs to analyze; pass run or sweep directories of `lab run`.")
-    runs = {d: _load(d) for d in dirs}
-    check_same(exact_dir, exact, runs)
+    runs = {d: _load(d, truncated) for d in dirs}
+    check_same(exact_dir, exact, runs, truncated)
     sentences, table = tables(runs, exact)
     out = Path(out) if out is not None else exact_dir / "analysis"
     caption = f"search and model errors against {exact_dir} (tolerance {TOL:g} nats)"
@@ -227,6 +209,7 @@ def cmd_analyze(argv: list[str]) -> None:
     a = p.parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
+        warnings.simplefilter("always", TruncatedFileWarning)
         paths = analyze([Path(x) for x in a.paths], Path(a.exact), Path(a.out) if a.out else None)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

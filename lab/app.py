@@ -38,6 +38,7 @@ from lab.results import (
     signals_handled,
     write_json,
 )
+from lab.run_files import HYDRA, HYDRA_NEXT
 
 
 def config_dir() -> Path:
@@ -64,9 +65,12 @@ CONF_DIR = config_dir()
 def hydra_subdir(output_dir: str, force: bool) -> str | None:
     """Where Hydra writes a job's composed config: ``.hydra``, or nowhere for a run that is
     already completed (it will be skipped) or still being written by another run, so that a
-    later run never rewrites the config files of another."""
+    later run never rewrites the config files of another. A forced rerun over a completed run
+    writes ``.hydra.next``, which replaces ``.hydra`` only if it completes (``lab.run_files``).
+    """
     run_dir = Path(output_dir)
-    if not force and read_results(run_dir) is not None:
+    completed = read_results(run_dir) is not None
+    if not force and completed:
         return None
     if (run_dir / LOCK).exists():
         lock = FileLock(str(run_dir / LOCK))
@@ -75,7 +79,7 @@ def hydra_subdir(output_dir: str, force: bool) -> str | None:
         except Timeout:
             return None
         lock.release()
-    return ".hydra"
+    return HYDRA_NEXT if completed else HYDRA
 
 
 OmegaConf.register_new_resolver("lab_hydra_subdir", hydra_subdir, replace=True)

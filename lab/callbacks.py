@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from lab.best import best_run, format_best
 from lab.errors import LabError
 from lab.io import unwritable
-from lab.results import SWEEP_ENV, sweep_outcomes, write_json
+from lab.results import SWEEP_ENV, read_results, sweep_outcomes, write_json
 
 TIMING_FILE = "job_timing.json"
 
@@ -70,7 +70,10 @@ class OutputDirCheck(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(str(config.hydra.run.dir), "run directory", "hydra.run.dir")
+        run_dir = str(config.hydra.run.dir)
+        if not config.get("force") and read_results(Path(run_dir)) is not None:
+            return  # completed: a rerun only reads it (a read-only archive is fine)
+        self._check(run_dir, "run directory", "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(str(config.hydra.sweep.dir), "sweep directory", "hydra.sweep.dir")

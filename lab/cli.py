@@ -12,6 +12,7 @@ import re
 import sys
 import warnings
 
+from lab.console import check_out, one_line_warnings, pivot_keys
 from lab.errors import LabError
 
 USAGE = """usage: lab <command> [args]
@@ -58,8 +59,8 @@ def _report_parser() -> argparse.ArgumentParser:
         help="output directory (default: <first path>/report; with --export: RUN_DIR/export)",
     )
     p.add_argument("--metric", default="bleu")
-    p.add_argument("--rows", default="model", help="comma-separated config keys")
-    p.add_argument("--cols", default="search", help="comma-separated config keys")
+    p.add_argument("--rows", default=None, help="comma-separated config keys (default: model)")
+    p.add_argument("--cols", default=None, help="comma-separated config keys (default: search)")
     p.add_argument("--x", default=None, help="numeric key for the plot's x axis")
     p.add_argument("--hue", default=None, help="comma-separated keys: one line per value")
     p.add_argument("--name", default="report", help="file name prefix")
@@ -107,6 +108,9 @@ def cmd_report(argv: list[str]) -> None:
 
     def split(s: str) -> tuple[str, ...]:
         return tuple(x for x in s.split(",") if x)
+
+    a.rows, a.cols = pivot_keys(a.rows, a.cols)
+    check_out(a.out)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
@@ -247,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
             from lab.registry import unknown_name_message
 
             raise LabError(unknown_name_message("command", cmd, sorted(commands)))
-        commands[cmd](rest)
+        with one_line_warnings():
+            commands[cmd](rest)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -6,6 +6,7 @@ a valid value, raised before anything is trained or written: a NaN must never be
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,14 +14,15 @@ from typing import Any
 import torch
 
 from lab.errors import LabError
+from lab.model_cache import DECODE_ONLY
 from lab.models.copy import check_copy_option
 from lab.models.quantize import check_quantize
 from lab.precision import check_precision
-from lab.registry import check_type
+from lab.registry import MODELS, check_type
 from lab.train import TrainSettings
 
 # root keys that are counts: (key, minimum); None is allowed where the default is None
-COUNTS = (("seed", 0), ("threads", 0), ("eval.batch_size", 1), ("eval.limit", 0))
+COUNTS = (("seed", 0), ("threads", 0), ("eval.batch_size", 1), ("eval.limit", 1))
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -30,18 +32,40 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise LabError(f"{key}={value} is not a finite number; give a finite value.")
     for key, minimum in COUNTS:
         check_count(key, lookup(config, key), minimum, allow_none=key == "eval.limit")
-    for f in dataclasses.fields(TrainSettings):
-        value = lookup(config, f"train.{f.name}")
-        if value is not None:
-            check_type(f"train.{f.name}", value, f.default)
+    check_train_keys(dict(config.get("train") or {}))
     model = dict(config.get("model") or {})
     check_facts_option(model, dict(config.get("task") or {}))
-    check_copy_option(str(model.pop("name", "")), model)
+    check_copy_option(str(model.get("name", "")), model)
+    check_model_keys(model)
+    model.pop("name", None)
     device = str(config.get("device", "auto"))
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LabError(f"device={device} but torch sees no CUDA device; use device=cpu or auto.")
     check_quantize(model.get("quantize"), device)
     check_precision(config.get("precision", "fp32"), device, config.get("model"))
+
+
+def check_train_keys(train: Mapping[str, Any]) -> None:
+    """Every ``train.*`` key is a ``TrainSettings`` field (``+train.foo=1`` would otherwise
+    fail only once training starts) and has its default's kind."""
+    fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
+    for key, value in train.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" Did you mean 'train.{close[0]}'?" if close else ""
+            raise LabError(f"train: unknown key '{key}'.{hint} Valid keys: {', '.join(fields)}.")
+        if value is not None:
+            check_type(f"train.{key}", value, fields[key].default)
+
+
+def check_model_keys(model: Mapping[str, Any]) -> None:
+    """Every ``model.*`` key is an argument of the architecture (``+model._target_=x`` would
+    otherwise fail only when the model is built, after the tokenizer is trained)."""
+    name = str(model.get("name", ""))
+    if name not in MODELS:
+        return  # Hydra's config group names the valid models
+    args = {k: v for k, v in model.items() if k not in DECODE_ONLY}
+    MODELS.check_arguments(name, 0, 0, **args)
 
 
 def check_facts_option(model: Mapping[str, Any], task: Mapping[str, Any]) -> None:

@@ -16,7 +16,7 @@ import torch
 from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
-from lab.checkpoint import FORMAT, build_model, load_model, save_model
+from lab.checkpoint import FORMAT, build_model, cache_fix, load_model, save_model
 from lab.data import encode_examples
 from lab.io import cache_key
 from lab.models.base import DecoderModel
@@ -52,7 +52,7 @@ class ModelSource:
         if self.pretrained is not None:
             return self.pretrained.to(device), {"pretrained": str(self.path)}
         if self.kind == "checkpoint":
-            model, meta = load_model(self.path, self.name, self.args)
+            model, meta = load_model(self.path, self.name, self.args, self.tokenizer)
             return model.to(device), meta
         torch.manual_seed(cfg.seed)
         model, meta = train_or_load(self, cfg, task, device, log)
@@ -113,7 +113,7 @@ def train_or_load(
     """
     final, ckpt_dir = src.path, src.path.parent
     if final.exists():
-        return load_model(final, src.name, src.args)
+        return load_model(final, src.name, src.args, src.tokenizer, cache_fix(final))
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(ckpt_dir / ".lock"))
     try:
@@ -135,8 +135,8 @@ def train_or_load(
             vocab = src.tokenizer.vocab_size
             model = build_model(src.name, src.args, vocab, vocab)
             meta = Trainer(model, train, valid, settings, cfg.seed, device, ckpt_dir, log).run()
-            save_model(model, src.name, src.args, final, meta)
+            save_model(model, src.name, src.args, final, meta, src.tokenizer)
             (ckpt_dir / "state.pt").unlink(missing_ok=True)
     finally:
         lock.release()
-    return load_model(final, src.name, src.args)
+    return load_model(final, src.name, src.args, src.tokenizer, cache_fix(final))

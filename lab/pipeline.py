@@ -3,10 +3,10 @@ given, cached or trained), decode a split, score it, record the run's files and 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,48 @@ from lab.config_checks import check_config
 from lab.data import encode_examples
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate
-from lab.io import check_writable
+from lab.input_checks import check_source_lengths
+from lab.io import check_writable, unwritable
 from lab.loggers import open_logger
+from lab.machine import resolve_dirs, setup_torch
 from lab.model_cache import ModelSource, locate_model
 from lab.models.quantize import quantize
 from lab.precision import decoding_precision
+from lab.provenance import (
+    IGNORED,
+    checkpoint_identity,
+    config_changes,
+    dependencies,
+    dependency_changes,
+    stale_error,
+)
 from lab.registry import SEARCHES, TASKS
 from lab.results import (
     LOCK,
-    PREDICTIONS,
     RESULTS,
     Interrupted,
     read_results,
     write_json,
-    write_jsonl,
 )
+from lab.run_files import discard_staged_files, write_run
 from lab.search.contracts import nbest_of, settings_of
 from lab.tasks.base import Example, Task
 
-VOLATILE_KEYS = ("force", "cache_dir", "data_dir", "logger", "threads")  # do not change results
+VOLATILE_KEYS = IGNORED  # config keys that change no number (see ``lab.provenance``)
+
+
+@dataclass
+class Prepared:
+    """What a run builds before it trains or decodes: every bad value fails while building it,
+    before a run directory is touched."""
+
+    search: Any
+    task: Task
+    split: str
+    examples: list[Example]
+    source: ModelSource
+    device: torch.device
+    depends: dict[str, Any]
 
 
 def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> float:
@@ -44,6 +67,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> float:
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
     check_config(config)
+    previous = read_results(run_dir)
+    if previous is not None and not cfg.force and unwritable(run_dir) is not None:
+        return reuse(cfg, config, run_dir, previous)  # a read-only archive: nothing to write
     check_writable(run_dir, "run directory", "hydra.run.dir")
     with run_dir_lock(run_dir):
         return _run_once(cfg, config, run_dir, group)
@@ -68,33 +94,58 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
 
 
 def _run_once(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None) -> float:
-    """Skip a run completed with the same config, refuse to overwrite another's, else run."""
+    """Skip a run completed with the same dependencies, refuse to overwrite another's, else
+    run. A forced rerun builds everything first and replaces a completed run only when it
+    completes itself: until then the directory holds the old run whole."""
     previous = read_results(run_dir)
     if previous is not None and not cfg.force:
-        if comparable(previous.get("config", {})) == comparable(config):
-            print(f"skipping {run_dir}: already completed (set force=true to rerun)", flush=True)
-            return objective(cfg, previous["metrics"])
-        raise LabError(
-            f"{run_dir} holds a completed run of another config; choose another "
-            "hydra.run.dir / hydra.sweep.dir, or set force=true to overwrite it."
-        )
+        return reuse(cfg, config, run_dir, previous)
+    if previous is not None:
+        try:
+            return _run(cfg, config, run_dir, group, prepare(cfg))
+        except BaseException:
+            discard_staged_files(run_dir)
+            raise
     (run_dir / RESULTS).unlink(missing_ok=True)
     with recorded_failure(run_dir, config):
-        return _run(cfg, config, run_dir, group)
+        return _run(cfg, config, run_dir, group, prepare(cfg))
 
 
-def _run(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None) -> float:
-    started = time.time()
+def reuse(
+    cfg: DictConfig, config: dict[str, Any], run_dir: Path, previous: dict[str, Any]
+) -> float:
+    """The objective of the completed run in ``run_dir`` when nothing it depends on changed;
+    else one line naming what changed (the config is compared before anything is built)."""
+    changed = config_changes(previous, config)
+    if not changed and "depends" in previous:
+        changed = dependency_changes(previous, prepare(cfg).depends)
+    if changed:
+        raise stale_error(run_dir, changed)
+    print(f"skipping {run_dir}: already completed (set force=true to rerun)", flush=True)
+    return objective(cfg, previous["metrics"])
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    """Build the search, the task, its examples and the model's source (a missing tokenizer
+    is trained here): everything that can refuse a bad value, before any model is trained."""
     data_dir, cache_dir = resolve_dirs(cfg)
     check_writable(cache_dir, "cache directory", "cache_dir")
     device = setup_torch(cfg)
-    precision = decoding_precision(str(cfg.get("precision", "fp32")), device)
-    search = SEARCHES.build(cfg.search.name, **options(cfg.search))  # fails before training
-    task = TASKS.build(
-        cfg.task.name, data_dir=data_dir, cache_dir=cache_dir, **options(cfg.task, "tokenizer")
-    )
+    search = SEARCHES.build(cfg.search.name, **options(cfg.search))
+    task = build_task(cfg, data_dir, cache_dir)
     split, examples = eval_examples(cfg, task)
     source = locate_model(cfg, task, cache_dir, device)
+    threads = torch.get_num_threads() if device.type == "cpu" else 0
+    ckpt = checkpoint_identity(source.kind, source.path, cache_dir)
+    depends = dependencies(threads, examples, ckpt)
+    return Prepared(search, task, split, examples, source, device, depends)
+
+
+def _run(
+    cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | None, prep: Prepared
+) -> float:
+    started = time.time()
+    search, task, source, device = prep.search, prep.task, prep.source, prep.device
     name = f"{cfg.task.name}-{source.name}-{cfg.search.name}"
     with open_logger(
         options(cfg.logger) | {"name": cfg.logger.name},
@@ -108,19 +159,16 @@ def _run(cfg: DictConfig, config: dict[str, Any], run_dir: Path, group: str | No
         model, meta = source.obtain(cfg, task, device, lg.log)
         model = quantize(model, cfg.model.get("quantize"))
         lg.checkpoint(source.path, source.name)  # W&B lineage: the checkpoint decoded
-        pairs = encode_examples(examples, source.tokenizer)
+        pairs = encode_examples(prep.examples, source.tokenizer)
+        check_source_lengths(model, pairs, prep.examples, prep.split)
         save_nbest = bool(cfg.eval.save_nbest) or nbest_of(search) > 1
-        with interrupted_while("decoding"), precision:
+        with interrupted_while("decoding"), decoding_precision(str(cfg.precision), device):
             result = evaluate(
-                model, search, examples, pairs, source.tokenizer, task.default_metrics,
+                model, search, prep.examples, pairs, source.tokenizer, task.default_metrics,
                 cfg.eval.batch_size, device, save_nbest=save_nbest,
             )  # fmt: skip
         value = objective(cfg, result.metrics)
-        settings = settings_of(search)  # a preset's resolved knobs
-        record(
-            run_dir, cfg, config, split, source, meta, result, value, time.time() - started,
-            settings,
-        )  # fmt: skip
+        record(run_dir, cfg, config, prep, meta, result, value, time.time() - started)
         lg.summary(result.metrics)  # numbers and text (metric signatures)
         log_predictions(lg, result, int(cfg.logger.get("log_predictions", 0) or 0))
     summary = ", ".join(
@@ -160,41 +208,6 @@ def interrupted_while(what: str) -> Iterator[None]:
         raise Interrupted(stop.signum, f"interrupted while {what}; rerun the same command") from e
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "decoding-lab"
-
-
-def resolve_dirs(cfg: DictConfig) -> tuple[Path, Path]:
-    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
-    data = Path(cfg.data_dir).expanduser() if cfg.data_dir else cache / "data"
-    return data, cache
-
-
-def setup_torch(cfg: DictConfig) -> torch.device:
-    """Set the torch thread count (``threads``, else ``default_threads()``, under every
-    launcher) and pick the device."""
-    torch.set_num_threads(int(cfg.threads) or default_threads())
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
-
-
-def default_threads() -> int:
-    """The torch threads of a job that does not set ``threads``: SLURM's CPUs for the task
-    where SLURM allocated them, else one.
-
-    torch's own default (one thread per core) spins threads on every core whether or not
-    they are free: on 2 cores busy with other work (load 3-6), a training step of the
-    quickstart model took 0.5-1.3 s with 1 thread and 1.7-8.3 s with 2 (the default
-    Transformer: 3.7 s and 7.6 s), and decoding was ~50x slower in ``reports/throughput/``.
-    A count read from the load would be no better: the thread count is part of the
-    checkpoint cache key (``lab.model_cache``), so it must not change with what else the
-    machine is doing.
-    """
-    return int(os.environ.get("SLURM_CPUS_PER_TASK") or 1)
-
-
 def options(node: DictConfig, *drop: str) -> dict[str, Any]:
     """A plugin's keyword arguments: its config node without ``name`` (and ``drop``)."""
     d = OmegaConf.to_container(node, resolve=True)
@@ -207,6 +220,7 @@ def build_search(cfg: DictConfig) -> Any:
 
 
 def build_task(cfg: DictConfig, data_dir: Path, cache_dir: Path) -> Task:
+    """The task of ``cfg``, reading under ``data_dir`` and caching under ``cache_dir``."""
     opts = options(cfg.task, "tokenizer")
     return TASKS.build(cfg.task.name, data_dir=data_dir, cache_dir=cache_dir, **opts)
 
@@ -225,15 +239,6 @@ def eval_examples(cfg: DictConfig, task: Task) -> tuple[str, list[Example]]:
     return split, examples
 
 
-def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without the keys that do not change results; ``precision: fp32`` is the
-    default, so a run recorded before the key existed compares equal to one that states it."""
-    out = {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
-    if out.get("precision") == "fp32":
-        del out["precision"]
-    return out
-
-
 def objective(cfg: DictConfig, metrics: dict[str, Any]) -> float:
     """The number a sweeper optimizes: ``eval.objective``, else BLEU or F1."""
     key = cfg.eval.objective or next((k for k in ("bleu", "f1", "em") if k in metrics), None)
@@ -249,32 +254,31 @@ def record(
     run_dir: Path,
     cfg: DictConfig,
     config: dict[str, Any],
-    split: str,
-    source: ModelSource,
+    prep: Prepared,
     meta: dict[str, Any],
     result: Evaluation,
     value: float,
     seconds: float,
-    search_settings: dict[str, Any] | None = None,
 ) -> None:
     """Write ``predictions.jsonl``, then ``results.json`` (status ``completed``) last."""
-    write_jsonl(run_dir / PREDICTIONS, result.predictions)
+    settings = settings_of(prep.search)  # a preset's resolved knobs
     results = {
         "status": "completed",
         "task": cfg.task.name,
-        "model": source.name,
+        "model": prep.source.name,
         "search": cfg.search.name,
-        **({"search_settings": search_settings} if search_settings else {}),
-        "split": split,
+        **({"search_settings": settings} if settings else {}),
+        "split": prep.split,
         "config": config,
+        "depends": prep.depends,
         "metrics": result.metrics,
         "n_examples": len(result.predictions),
-        "checkpoint": str(source.path),
+        "checkpoint": str(prep.source.path),
         "train": meta,
         "objective": value,
         "seconds": seconds,
     }
-    write_json(run_dir / RESULTS, results)
+    write_run(run_dir, result.predictions, results)
 
 
 def log_predictions(lg: Any, result: Evaluation, n: int) -> None:

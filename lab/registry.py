@@ -105,15 +105,21 @@ class Registry(Generic[T]):
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """``plugin(*args, **kwargs)``; keywords the plugin does not take fail with one line.
 
-        The arguments are bound to the plugin's signature before the call, so that a misspelled
-        key is a ``LabError`` naming the valid keys, while a ``TypeError`` raised inside the
-        plugin surfaces as itself.
+        The arguments are bound to the plugin's signature before the call (``check_arguments``),
+        so that a misspelled key is a ``LabError`` naming the valid keys, while a ``TypeError``
+        raised inside the plugin surfaces as itself.
         """
+        self.check_arguments(name, *args, **kwargs)
+        return self.get(name)(*args, **kwargs)  # type: ignore[operator]
+
+    def check_arguments(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Refuse, in one ``LabError`` line, arguments that ``plugin(*args, **kwargs)`` would not
+        take or keys whose value has another kind than their default; builds nothing."""
         obj = self.get(name)
         try:
             sig = inspect.signature(obj)  # type: ignore[arg-type]
-        except (TypeError, ValueError):  # builtins without a signature: call as is
-            return obj(*args, **kwargs)  # type: ignore[operator]
+        except (TypeError, ValueError):  # builtins without a signature: nothing to check
+            return
         try:
             sig.bind(*args, **kwargs)
         except TypeError as e:
@@ -122,7 +128,6 @@ class Registry(Generic[T]):
             param = sig.parameters.get(key)
             if param is not None and param.default is not param.empty:
                 check_type(f"{self.kind}.{key}", value, param.default)
-        return obj(*args, **kwargs)  # type: ignore[operator]
 
 
 def check_type(key: str, value: Any, default: Any) -> None:

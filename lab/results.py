@@ -76,9 +76,18 @@ def read_results(run_dir: Path) -> dict[str, Any] | None:
 
 
 def read_predictions(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of the run's ``predictions.jsonl``, in order."""
-    with open(Path(run_dir) / PREDICTIONS, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The rows of the run's ``predictions.jsonl``, in order. A line that is not JSON raises
+    ``json.JSONDecodeError`` whose line and column are the file's, not the line's own."""
+    text = (Path(run_dir) / PREDICTIONS).read_text(encoding="utf-8")
+    rows, start = [], 0
+    for line in text.splitlines(keepends=True):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise json.JSONDecodeError(e.msg, text, start + e.pos) from None
+        start += len(line)
+    return rows
 
 
 def sweep_outcomes(sweep_dir: Path, sweep: str) -> list[tuple[Path, dict[str, Any]]]:

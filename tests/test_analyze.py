@@ -186,3 +186,48 @@ def test_analyze_refuses_an_exact_run_that_is_not_exact(root: Path, runs: dict[s
     )
     assert proc.returncode == 2 and "search=exact" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _search(**changes):  # noqa: ANN202 - an edit of the run's search settings
+    def edit(r, p):  # noqa: ANN001, ANN202
+        config = {**r["config"], "search": {**r["config"]["search"], **changes}}
+        settings = {**r.get("search_settings", {}), **changes}  # what the run resolved
+        return {**r, "config": config, "search_settings": settings}, p
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "case, edit, key",
+    [
+        ("min_len", _search(min_len=3), "search.min_len"),
+        ("penalty", _search(penalty="word_reward", alpha=0.5), "search.penalty"),
+        ("max_len", _search(max_len_b=4), "search.max_len_b"),
+        ("processors", _search(processors=[{"name": "no_repeat_ngram", "n": 2}]), "processors"),
+    ],
+)
+def test_analyze_refuses_runs_ranked_by_other_settings(root, runs, case, edit, key):
+    bad = _copy(runs["beam2"], root / f"rank-{case}", edit)
+    proc = lab(["analyze", str(bad), "--exact", str(runs["exact"])], root, root / "cache")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0] and "exact run" in lines[0], proc.stderr
+
+
+def test_analyze_reads_a_truncated_predictions_file_with_a_warning(root, runs):
+    cut = _copy(runs["beam2"], root / "truncated", lambda r, p: (r, p))
+    text = (cut / "predictions.jsonl").read_text()
+    (cut / "predictions.jsonl").write_text(text[: text.rindex("\n", 0, -1) + 20])
+    proc = ok(lab(["analyze", str(cut), "--exact", str(runs["exact"]), "--out", str(root / "t")],
+                  root, root / "cache"))  # fmt: skip
+    assert f"warning: {cut / 'predictions.jsonl'} line 10" in proc.stderr
+    assert len(pd.read_csv(root / "t" / "analysis_sentences.csv")) == 9
+
+
+def test_analyze_warns_about_an_unreadable_run(root, runs):
+    broken = root / "unreadable" / "b"
+    shutil.copytree(runs["beam2"], broken)
+    (broken / "results.json").write_text("{not json")
+    args = ["analyze", str(runs["beam2"]), str(broken), "--exact", str(runs["exact"])]
+    proc = ok(lab([*args, "--out", str(root / "u")], root, root / "cache"))
+    assert f"warning: skipping run {broken}: cannot read results.json" in proc.stderr

@@ -13,8 +13,9 @@ import lab.search  # noqa: F401  (registers the searches)
 from lab.bench.precisions import compare, render
 from lab.config_checks import check_config
 from lab.errors import LabError
-from lab.pipeline import comparable, run
 from lab.precision import CHOICES, check_precision, decoding_precision
+from lab.pipeline import run
+from lab.provenance import config_changes
 from lab.registry import SEARCHES
 from tests.helpers.configs import composed
 from tests.helpers.lab_process import tiny
@@ -123,5 +124,6 @@ def test_a_run_recorded_before_the_precision_key_is_the_same_as_one_in_fp32():
     """Rerunning a completed run skips it only when its config is the same: ``precision: fp32``
     is the default, so a run recorded without the key is not refused as another config."""
     old = {"seed": 0, "search": {"name": "beam"}}
-    assert comparable({**old, "precision": "fp32"}) == comparable(old)
-    assert comparable({**old, "precision": "bf16"}) != comparable(old)
+    recorded = {"config": old, "depends": {}}
+    assert config_changes(recorded, {**old, "precision": "fp32"}) == []
+    assert config_changes(recorded, {**old, "precision": "bf16"}) == ["precision"]

@@ -37,7 +37,7 @@ from lab.errors import LabError
 from lab.evaluate import decode_pairs
 from lab.io import atomic_write_text
 from lab.models.quantize import quantize
-from lab.results import load_results
+from lab.results import RESULTS, load_results
 from lab.search.contracts import settings_of
 from lab.vocab import BOS_ID, PAD_ID
 
@@ -90,7 +90,15 @@ def _run_inputs(run_dir: Path) -> tuple[Any, Any, list[Pair], Path, Any, list[st
     from lab.model_cache import locate_model
     from lab.pipeline import build_search, build_task, eval_examples, resolve_dirs
 
-    results = load_results(run_dir)
+    try:
+        results = load_results(run_dir)
+    except (OSError, ValueError) as e:
+        what = (
+            "no such run directory"
+            if not Path(run_dir).is_dir()
+            else f"cannot read its {RESULTS} ({e})"
+        )
+        raise LabError(f"{what}: {run_dir}; pass a completed run directory of `lab run`.") from None
     cfg = OmegaConf.create(results["config"])
     checkpoint = Path(results["checkpoint"])
     if not checkpoint.is_file():

@@ -22,9 +22,11 @@ import os
 import re
 from pathlib import Path
 
+from lab.errors import LabError
 from lab.io import atomic_write_text
 from lab.report.notes import note
 from lab.report.predictions import Prediction, read_run
+from lab.results import PREDICTIONS, load_results
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -48,6 +50,20 @@ def _streams(preds: list[Prediction]) -> tuple[list[list[str]], int]:
     return streams, sum(len(p.refs) < width for p in preds)
 
 
+def check_completed(run_dir: Path) -> None:
+    """Refuse a run whose ``results.json`` is not ``completed``: a ``predictions.jsonl`` beside
+    a failed or interrupted run is left from an earlier run, not this one's output."""
+    try:
+        status = load_results(run_dir).get("status")
+    except (OSError, ValueError):
+        return  # no results.json: read_run says what is missing
+    if status != "completed":
+        raise LabError(
+            f"{run_dir} holds a {status} run; its {PREDICTIONS} is not that run's output. "
+            "Rerun it (force=true) and export it once it completes."
+        )
+
+
 def export_run(
     run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
 ) -> list[Path]:
@@ -56,6 +72,7 @@ def export_run(
 
     Raises ``LabError`` when ``run_dir`` holds no usable ``predictions.jsonl``.
     """
+    check_completed(Path(run_dir))
     preds = read_run(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "export"
     streams, padded = _streams(preds)

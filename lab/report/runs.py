@@ -22,6 +22,7 @@ top-level fields, ``config.`` for config leaves).
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -61,11 +62,18 @@ def _scan(root: Path) -> tuple[list[Path], list[Path]]:
     """Directories under ``root`` with ``results.json``, and run directories without one.
 
     A directory without results counts as a run when it holds ``predictions.jsonl`` or a
-    ``.hydra`` folder. Hidden directories are not searched.
+    ``.hydra`` folder. Hidden directories are not searched; symlinked ones are (runs are
+    often collected that way), each real directory once, so a link cycle ends.
     """
     runs: list[Path] = []
     unfinished: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[str] = set()  # real paths walked: a symlink back up the tree is walked once
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         has_hydra = ".hydra" in dirnames
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         if RESULTS in filenames:
@@ -104,7 +112,7 @@ def find_runs(paths: PathsLike) -> list[Path]:
     return list(found)
 
 
-def _read_completed(run_dir: Path) -> dict[str, Any] | None:
+def read_completed(run_dir: Path) -> dict[str, Any] | None:
     """The run's results if completed, else None after a warning saying why not.
 
     ``lab.results.read_results`` would say None too, but not why; the report names the reason.
@@ -121,6 +129,15 @@ def _read_completed(run_dir: Path) -> dict[str, Any] | None:
     if status != "completed":
         _skip(run_dir, f"status is {status!r}, not 'completed'")
         return None
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), Mapping) else {}
+    for key, value in metrics.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            warnings.warn(
+                f"run {run_dir}: {key} is {'NaN' if math.isnan(value) else value} in {RESULTS} "
+                "(the lab never writes one: edited by hand or by another tool?)",
+                SkippedRunWarning,
+                stacklevel=2,
+            )
     return data
 
 
@@ -164,7 +181,7 @@ def load_runs(paths: PathsLike) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     kinds: dict[str, dict[str, None]] = {"metric": {}, "info": {}, "config": {}}
     for run_dir in find_runs(paths):
-        data = _read_completed(run_dir)
+        data = read_completed(run_dir)
         if data is not None:
             rows.append(_run_row(run_dir, data, kinds))
     columns = ["run_dir", *IDENTITY, *(c for group in kinds.values() for c in group)]

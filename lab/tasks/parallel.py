@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.provenance import file_digest
 from lab.registry import TASKS
 from lab.tasks.base import Example, Task, read_lines, unknown_split
 
@@ -100,11 +101,12 @@ class Parallel(Task):
         return self.resolve(pair["src"]), self.resolve(pair["tgt"])
 
     def signature(self) -> dict[str, Any]:
-        # What is trained on: the train files (by path and size), if any.
+        # What is trained on: the train files' content (hashed once per path, size and mtime),
+        # so an edit in place retrains and a moved copy does not.
         sig: dict[str, Any] = {"name": type(self).__name__, "train": None}
         if self.train_split in self.files:
             src, tgt = self.paths(self.train_split)
-            sig["train"] = [[str(p.resolve()), p.stat().st_size] for p in (src, tgt)]
+            sig["train"] = [file_digest(p, self.cache_dir) for p in (src, tgt)]
         return sig
 
     @cached_property
