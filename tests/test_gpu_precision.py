@@ -13,8 +13,8 @@ import lab.search  # noqa: F401  (registers the searches)
 from lab.bench.precisions import compare, render
 from lab.config_checks import check_config
 from lab.errors import LabError
-from lab.precision import CHOICES, check_precision, decoding_precision
 from lab.pipeline import run
+from lab.precision import CHOICES, check_precision, decoding_precision
 from lab.provenance import config_changes
 from lab.registry import SEARCHES
 from tests.helpers.configs import composed
