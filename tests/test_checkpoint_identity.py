@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from lab.results import read_results
-from tests.conftest import lab, ok, tiny
+from tests.helpers.lab_process import lab, ok, tiny
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:

@@ -7,20 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 import lab  # noqa: F401 - registers every plugin
 from lab.config_checks import check_config
 from lab.errors import LabError
-from tests.conftest import lab as lab_process
-from tests.conftest import tiny
-from tests.test_configs import composed
-
-
-def resolved(*overrides: str) -> dict:
-    config = OmegaConf.to_container(composed(*overrides), resolve=True)
-    assert isinstance(config, dict)
-    return config
+from tests.helpers.configs import resolved
+from tests.helpers.lab_process import lab as lab_process
+from tests.helpers.lab_process import tiny
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,10 @@ from lab.config_checks import check_config
 from lab.errors import LabError
 from lab.report.predictions import read_run
 from lab.report.runs import load_runs
-from tests.test_report_stats import BASE_HYPS, _run
+from tests.helpers.configs import resolved
+from tests.helpers.lab_process import lab
+from tests.helpers.parallel_data import parallel, write_pairs
+from tests.helpers.report_runs import BASE_HYPS, completed_run
 
 
 def lab_here(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -47,7 +50,7 @@ def test_ct2_on_a_missing_directory_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("out", ["/dev/full", "FILE"])
 def test_report_out_that_is_not_a_directory_names_out(tmp_path, capsys, out):
-    _run(tmp_path / "runs", "a", BASE_HYPS)
+    completed_run(tmp_path / "runs", "a", BASE_HYPS)
     if out == "FILE":
         out = str(tmp_path / "file.txt")
         Path(out).write_text("x")
@@ -58,7 +61,7 @@ def test_report_out_that_is_not_a_directory_names_out(tmp_path, capsys, out):
 
 
 def test_rows_search_alone_moves_search_off_the_columns(tmp_path, capsys):
-    _run(tmp_path / "runs", "a", BASE_HYPS)
+    completed_run(tmp_path / "runs", "a", BASE_HYPS)
     status, out, err = lab_here(["report", str(tmp_path / "runs"), "--rows", "search"], capsys)
     assert status == 0, err
     assert "both a row and a column" not in err
@@ -66,14 +69,12 @@ def test_rows_search_alone_moves_search_off_the_columns(tmp_path, capsys):
 
 @pytest.mark.parametrize("limit", [0, -1])
 def test_eval_limit_below_one_asks_for_the_same_fix(limit):
-    from tests.test_config_keys import resolved
-
     with pytest.raises(LabError, match=r"set eval.limit=1 or more"):
         check_config(resolved(f"eval.limit={limit}"))
 
 
 def test_a_truncated_predictions_line_is_cited_by_its_line_in_the_file(tmp_path):
-    run = _run(tmp_path, "a", BASE_HYPS)
+    run = completed_run(tmp_path, "a", BASE_HYPS)
     text = (run / "predictions.jsonl").read_text()
     (run / "predictions.jsonl").write_text(text[:-10])
     with pytest.raises(LabError, match=rf"line {len(BASE_HYPS)} column"):
@@ -81,7 +82,7 @@ def test_a_truncated_predictions_line_is_cited_by_its_line_in_the_file(tmp_path)
 
 
 def test_report_follows_symlinked_runs_and_survives_a_cycle(tmp_path, capsys):
-    real = _run(tmp_path / "elsewhere", "a", BASE_HYPS)
+    real = completed_run(tmp_path / "elsewhere", "a", BASE_HYPS)
     collected = tmp_path / "collected"
     collected.mkdir()
     (collected / "a").symlink_to(real, target_is_directory=True)
@@ -93,7 +94,7 @@ def test_report_follows_symlinked_runs_and_survives_a_cycle(tmp_path, capsys):
 
 
 def test_a_nan_metric_is_warned_not_passed_over_silently(tmp_path, capsys):
-    run = _run(tmp_path / "runs", "a", BASE_HYPS)
+    run = completed_run(tmp_path / "runs", "a", BASE_HYPS)
     res = json.loads((run / "results.json").read_text())
     res["metrics"]["bleu"] = math.nan
     (run / "results.json").write_text(json.dumps(res))  # json writes NaN, as a foreign tool may
@@ -113,9 +114,6 @@ def test_python_warnings_print_as_one_line(capsys):
 
 
 def test_a_long_test_line_is_named_with_the_fix_for_decoding(tmp_path):
-    from tests.conftest import lab
-    from tests.test_rerun_identity import parallel, write_pairs
-
     for split, n, seed in (("train", 300, 0), ("valid", 20, 1), ("test", 5, 2)):
         write_pairs(tmp_path / "d", split, n, seed)
     long = " ".join(["the big red house"] * 12)

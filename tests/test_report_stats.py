@@ -21,48 +21,9 @@ from sacrebleu.significance import PairedTest
 
 from lab.cli import main as cli_main
 from lab.errors import LabError
-from lab.metrics.translation import Bleu, Chrf
 from lab.report import ReportNote, load_runs, pivot_stats, report, write_report
 from lab.report.plot import plot
-
-SUBJECTS = ["a man", "the woman", "two kids", "an old dog", "my sister"]
-ACTIONS = ["walks to", "looks at", "paints", "runs past", "waves at", "sits near", "finds", "buys"]
-REFS = [f"{s} {a} the small red house today ." for s in SUBJECTS for a in ACTIONS]  # 40
-
-
-def _drop_words(texts: list[str], every: int, n: int) -> list[str]:
-    """``texts`` with the last ``n`` words of every ``every``-th text left out."""
-    return [" ".join(t.split()[:-n]) if i % every == 0 else t for i, t in enumerate(texts)]
-
-
-BASE_HYPS = _drop_words(REFS, 4, 2)  # the baseline's outputs
-WORSE_HYPS = _drop_words(REFS, 1, 4)  # every sentence cut short: clearly worse
-
-
-def _run(root: Path, name: str, hyps: list[str], refs: list[Any] = REFS, **settings: Any) -> Path:
-    """A completed run in ``root/name`` whose config takes ``settings`` (dotted keys; the
-    defaults: transformer, beam 5, seed 1) and whose metrics the lab's own metrics compute."""
-    config: dict[str, Any] = {}
-    flat = {"task.name": "toy_mt", "model.name": "transformer", "search.name": "beam"}
-    flat |= {"search.beam_size": 5, "seed": 1, "threads": 1, "eval.split": "test"}
-    for key, value in (flat | {k.replace("__", "."): v for k, v in settings.items()}).items():
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    ref_lists = [r if isinstance(r, list) else [r] for r in refs]
-    pairs = enumerate(zip(hyps, refs, strict=True))
-    preds = [{"id": f"test-{i}", "src": "-", "ref": r, "hyp": h} for i, (h, r) in pairs]
-    run_dir = root / name
-    run_dir.mkdir(parents=True)
-    (run_dir / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
-    metrics = Bleu().compute(hyps, ref_lists) | Chrf().compute(hyps, ref_lists)
-    results = {"status": "completed", "task": "toy_mt", "model": config["model"]["name"]}
-    results |= {"search": config["search"]["name"], "split": "test", "config": config}
-    results |= {"metrics": metrics, "n_examples": len(preds), "checkpoint": "ckpt/model.pt"}
-    (run_dir / "results.json").write_text(json.dumps(results))
-    return run_dir
+from tests.helpers.report_runs import BASE_HYPS, REFS, WORSE_HYPS, completed_run, drop_words
 
 
 def _lab(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -80,7 +41,7 @@ def _lab(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 def test_a_cell_over_seeds_shows_mean_std_and_n(tmp_path: Path):
     for seed, words in ((1, 2), (2, 3), (3, 4)):
-        _run(tmp_path / "runs", f"s{seed}", _drop_words(REFS, 4, words), seed=seed)
+        completed_run(tmp_path / "runs", f"s{seed}", drop_words(REFS, 4, words), seed=seed)
     df = load_runs(tmp_path / "runs")
     stats = pivot_stats(df, "bleu", "model", "search")
     assert stats.n.loc["transformer", "beam"] == 3
@@ -93,8 +54,8 @@ def test_a_cell_over_seeds_shows_mean_std_and_n(tmp_path: Path):
 
 
 def test_runs_differing_in_another_setting_are_refused_with_the_keys_to_add(tmp_path, capsys):
-    _run(tmp_path, "b5", BASE_HYPS, search__beam_size=5)
-    _run(tmp_path, "b10", REFS, search__beam_size=10, search__alpha=0.6)
+    completed_run(tmp_path, "b5", BASE_HYPS, search__beam_size=5)
+    completed_run(tmp_path, "b10", REFS, search__beam_size=10, search__alpha=0.6)
     status, _, err = _lab(["report", str(tmp_path)], capsys)
     assert status == 2 and err.count("\n") == 1
     assert err.startswith("error: runs pooled in one cell differ in search.beam_size, search.alpha")
@@ -109,14 +70,18 @@ def test_threads_loggers_and_output_dirs_do_not_split_a_cell(tmp_path: Path):
     from lab.report.settings import VOLATILE_KEYS as REPORT_VOLATILE
 
     assert REPORT_VOLATILE == VOLATILE_KEYS  # the report ignores what the pipeline ignores
-    _run(tmp_path, "a", BASE_HYPS, threads=1, logger__mode="offline", out=str(tmp_path / "a"))
-    _run(tmp_path, "b", REFS, seed=2, threads=4, logger__mode="disabled", out=str(tmp_path / "b"))
+    completed_run(
+        tmp_path, "a", BASE_HYPS, threads=1, logger__mode="offline", out=str(tmp_path / "a")
+    )
+    completed_run(
+        tmp_path, "b", REFS, seed=2, threads=4, logger__mode="disabled", out=str(tmp_path / "b")
+    )
     assert pivot_stats(load_runs(tmp_path), "bleu", "model", "search").n.iloc[0, 0] == 2
 
 
 def test_plot_points_follow_the_same_rule(tmp_path: Path):
-    _run(tmp_path, "beam", BASE_HYPS)
-    _run(tmp_path, "sample", REFS, search__name="sample")
+    completed_run(tmp_path, "beam", BASE_HYPS)
+    completed_run(tmp_path, "sample", REFS, search__name="sample")
     fix = r"in one point differ in search \(.*add the keys to --hue, e.g. --hue model,search\."
     with pytest.raises(LabError, match=fix):
         plot(load_runs(tmp_path), "bleu", "search.beam_size", ["model"])
@@ -126,9 +91,9 @@ def test_plot_points_follow_the_same_rule(tmp_path: Path):
 
 
 def test_a_run_found_twice_counts_once_and_a_note_names_it(tmp_path, capsys):
-    kept = _run(tmp_path / "joblib", "0", BASE_HYPS)
-    dropped = _run(tmp_path / "submitit", "0", BASE_HYPS, threads=8)  # another launcher
-    _run(tmp_path / "joblib", "1", REFS, seed=2)  # another seed: a repeat, not a duplicate
+    kept = completed_run(tmp_path / "joblib", "0", BASE_HYPS)
+    dropped = completed_run(tmp_path / "submitit", "0", BASE_HYPS, threads=8)  # another launcher
+    completed_run(tmp_path / "joblib", "1", REFS, seed=2)  # another seed: a repeat, not a duplicate
     with pytest.warns(ReportNote, match=f"dropped 1 duplicate run.*{dropped} \\(= {kept}\\)"):
         df = load_runs(tmp_path)
     assert sorted(df["run_dir"]) == [str(kept), str(tmp_path / "joblib" / "1")]
@@ -140,7 +105,7 @@ def test_a_run_found_twice_counts_once_and_a_note_names_it(tmp_path, capsys):
 
 def test_without_out_a_report_goes_next_to_the_runs(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _run(tmp_path / "sweep", "0", BASE_HYPS)
+    completed_run(tmp_path / "sweep", "0", BASE_HYPS)
     status, out, _ = _lab(["report", "sweep"], capsys)
     assert status == 0 and (tmp_path / "sweep" / "report" / "report_pivot.md").is_file()
     assert not (tmp_path / "reports").exists()
@@ -160,9 +125,11 @@ def systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SACREBLEU_SEED", raising=False)
     root = tmp_path / "runs"
     for model in ("lstm", "transformer"):
-        _run(root, f"{model}-beam", BASE_HYPS, model__name=model)
-        worse = _run(root, f"{model}-greedy", WORSE_HYPS, model__name=model, search__name="greedy")
-        _run(root, f"{model}-sample", BASE_HYPS, model__name=model, search__name="sample")
+        completed_run(root, f"{model}-beam", BASE_HYPS, model__name=model)
+        worse = completed_run(
+            root, f"{model}-greedy", WORSE_HYPS, model__name=model, search__name="greedy"
+        )
+        completed_run(root, f"{model}-sample", BASE_HYPS, model__name=model, search__name="sample")
         if model == "transformer":
             lines = (worse / "predictions.jsonl").read_text().splitlines(keepends=True)
             (worse / "predictions.jsonl").write_text("".join(reversed(lines)))
@@ -220,15 +187,17 @@ def test_a_baseline_must_pick_one_run_in_every_group(systems: Path, capsys):
     (systems / "lstm-beam" / "results.json").unlink()
     status, _, err = _lab(["report", str(systems), "--baseline", "search=beam"], capsys)
     assert status == 2 and "matches no run where model=lstm (search there: greedy, sample)" in err
-    _run(systems, "lstm-beam-2", REFS, model__name="lstm", seed=2)
-    _run(systems, "transformer-beam-2", REFS, model__name="transformer", seed=2)
+    completed_run(systems, "lstm-beam-2", REFS, model__name="lstm", seed=2)
+    completed_run(systems, "transformer-beam-2", REFS, model__name="transformer", seed=2)
     status, _, err = _lab(["report", str(systems), "--baseline", "search=beam"], capsys)
     assert status == 2
     assert "matches 2 runs where model=transformer (seeds 1, 2); add seed to --rows" in err
 
 
 def test_paired_tests_compare_single_runs_so_seeds_must_be_a_pivot_key(systems: Path, capsys):
-    _run(systems, "lstm-greedy-2", WORSE_HYPS, model__name="lstm", search__name="greedy", seed=2)
+    completed_run(
+        systems, "lstm-greedy-2", WORSE_HYPS, model__name="lstm", search__name="greedy", seed=2
+    )
     status, _, err = _lab(["report", str(systems), "--baseline", "search=sample"], capsys)
     assert status == 2 and err.startswith(
         "error: paired tests compare single runs, but the cell model=lstm, search=greedy holds "
@@ -259,7 +228,7 @@ def _rescore(out: Path, *refs: str) -> list[float]:
 
 
 def test_an_export_rescored_by_sacrebleu_gives_the_runs_scores(tmp_path: Path, capsys):
-    run = _run(tmp_path, "run", BASE_HYPS)
+    run = completed_run(tmp_path, "run", BASE_HYPS)
     status, out, _ = _lab(["report", "--export", str(run), "--out", str(tmp_path / "x")], capsys)
     assert status == 0 and out.split() == [str(tmp_path / "x" / f) for f in ("hyp.txt", "ref.txt")]
     assert (tmp_path / "x" / "hyp.txt").read_text().splitlines() == BASE_HYPS
@@ -272,7 +241,7 @@ def test_an_export_rescored_by_sacrebleu_gives_the_runs_scores(tmp_path: Path, c
 def test_extra_references_go_to_ref2_and_a_shorter_list_repeats_its_first(tmp_path, capsys):
     refs = [[r, r.replace("today", "now")] if i % 3 else r for i, r in enumerate(REFS)]
     hyps = [h.replace(" the ", "\nthe ", 1) if i == 5 else h for i, h in enumerate(BASE_HYPS)]
-    run = _run(tmp_path, "run", hyps, refs)
+    run = completed_run(tmp_path, "run", hyps, refs)
     status, out, err = _lab(["report", "--export", str(run)], capsys)
     assert status == 0 and [Path(p).name for p in out.split()] == ["hyp.txt", "ref.txt", "ref2.txt"]
     assert "note: 14 of 40 examples have fewer than 2 references" in err
@@ -286,8 +255,8 @@ def test_extra_references_go_to_ref2_and_a_shorter_list_repeats_its_first(tmp_pa
 
 
 def test_exporting_a_directory_without_predictions_names_the_fix(tmp_path: Path, capsys):
-    _run(tmp_path / "sweep", "0", BASE_HYPS)
-    _run(tmp_path / "sweep", "1", REFS, seed=2)
+    completed_run(tmp_path / "sweep", "0", BASE_HYPS)
+    completed_run(tmp_path / "sweep", "1", REFS, seed=2)
     (tmp_path / "empty").mkdir()
     expected = {
         "empty": "no predictions.jsonl in {d}; pass a run directory that `lab run` completed",

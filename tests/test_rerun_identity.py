@@ -3,22 +3,20 @@ resolved config (the thread count included), the content of the data it decoded 
 identity of its checkpoint. Anything else is one line naming what changed. A forced rerun
 validates before it touches the directory and replaces the old run only when it completes.
 
-Every ``lab`` here is a real process on the tiny model (``tests.conftest``).
+Every ``lab`` here is a real process on the tiny model (``tests.helpers.lab_process``).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from lab.results import read_results
-from tests.conftest import lab, ok, tiny
-
-WORDS = "the a cat dog sat ran on under mat rug big small red blue house tree".split()
+from tests.helpers.lab_process import lab, ok, tiny
+from tests.helpers.parallel_data import parallel, write_pairs
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -28,25 +26,6 @@ def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
-
-
-def write_pairs(directory: Path, split: str, n: int, seed: int) -> None:
-    """``n`` random word sequences and their reversals as ``<split>.src`` / ``<split>.tgt``."""
-    rng = random.Random(seed)
-    src = [" ".join(rng.choices(WORDS, k=rng.randint(2, 6))) for _ in range(n)]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{split}.src").write_text("".join(s + "\n" for s in src))
-    (directory / f"{split}.tgt").write_text("".join(" ".join(s.split()[::-1]) + "\n" for s in src))
-
-
-def parallel(data_dir: Path, **changes: object) -> list[str]:
-    """The tiny model on ``task=parallel`` reading train/valid/test files from ``data_dir``."""
-    drop = {"task__n_train": None, "task__n_valid": None, "task__n_test": None}
-    args = tiny(**drop, task__tokenizer__vocab_size=40, train__max_steps=4, **changes)
-    files = [
-        f"task.{s}_{side}={s}.{side}" for s in ("train", "valid", "test") for side in ("src", "tgt")
-    ]
-    return ["task=parallel", *files, f"data_dir={data_dir}", *args]
 
 
 @pytest.fixture(scope="module")

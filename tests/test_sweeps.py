@@ -303,7 +303,7 @@ def test_another_config_never_overwrites_a_completed_run(root, trained):
     proc = lab(["run", *TINY_ARGS, "search.beam_size=3", f"hydra.run.dir={run_dir}"], root, trained)
     assert proc.returncode != 0
     assert proc.stderr.strip().startswith("error:")
-    assert "holds a completed run of another config" in proc.stderr
+    assert "holds a completed run made with other search.beam_size" in proc.stderr
     assert snapshot(run_dir) == before
     # the same in a sweep: job 0 of another sweep lands on the completed directory
     sweep_dir = root / "resume-other"
