@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,49 @@ def load_model(
             f"configured model={name} {args}; {fix}."
         )
     check_tokenizer(path, ckpt, tokenizer, note=fix == GIVEN_FIX)
+    return built(ckpt, path, fix), ckpt.get("meta", {})
+
+
+def built(ckpt: dict[str, Any], path: Path, fix: str) -> DecoderModel:
+    """The model of a read checkpoint, weights loaded, in eval mode."""
     model = build_model(ckpt["model"], ckpt["args"], ckpt["src_vocab"], ckpt["tgt_vocab"])
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
         raise LabError(f"checkpoint {path} does not fit model={ckpt['model']}; {fix}.") from e
-    return model.eval(), ckpt.get("meta", {})
+    return model.eval()
+
+
+def checkpoint_of(spec: str | Path) -> Path:
+    """The checkpoint file that ``spec`` names: a checkpoint file, a checkpoint directory
+    (holding ``model.pt``) or a run directory (its ``results.json`` names the checkpoint)."""
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "model.pt").is_file():
+        return path / "model.pt"
+    if path.is_dir() and (path / "results.json").is_file():
+        recorded = json.loads((path / "results.json").read_text()).get("checkpoint")
+        if recorded:
+            return Path(recorded)
+    if path.is_dir():
+        raise LabError(
+            f"{path} holds neither model.pt nor a completed run's results.json; name a "
+            "checkpoint file, a checkpoint directory or a run directory."
+        )
+    return path
+
+
+def fingerprint(ckpt: dict[str, Any]) -> str:
+    """What must match for two checkpoints to decode with one tokenizer: the vocabulary sizes
+    and, where training recorded it, the tokenizer's fingerprint (``tokenizer_fingerprint``)."""
+    recorded = ckpt.get("tokenizer")
+    tok = recorded.get("sha256", "unrecorded") if isinstance(recorded, dict) else "unrecorded"
+    return f"vocab {ckpt['src_vocab']}/{ckpt['tgt_vocab']}, tokenizer {tok}"
+
+
+def load_member(spec: str | Path) -> tuple[DecoderModel, str]:
+    """A trained model for a combination (``model=ensemble``/``fusion``, a speculative
+    draft): the checkpoint ``spec`` names (``checkpoint_of``) and its ``fingerprint``."""
+    path = checkpoint_of(spec)
+    fix = f"point {spec} at a lab checkpoint, checkpoint directory or run directory"
+    ckpt = read_checkpoint(path, fix)
+    return built(ckpt, path, fix), fingerprint(ckpt)

@@ -31,10 +31,12 @@ class ModelSource:
     """The model a run decodes with, before any weights are loaded.
 
     ``kind`` is ``pretrained`` (the model brings weights and tokenizer), ``checkpoint`` (the
-    user's ``checkpoint=``) or ``cache`` (trained once per key; ``trains`` on a miss).
+    user's ``checkpoint=``), ``members`` (a combination of trained models, ``model=ensemble``:
+    it loads them itself, the task's tokenizer must fit them) or ``cache`` (trained once per
+    key; ``trains`` on a miss).
     """
 
-    kind: str
+    kind: str  # pretrained | checkpoint | cache | members
     name: str
     args: dict[str, Any]
     tokenizer: Any
@@ -51,6 +53,9 @@ class ModelSource:
         """The model (on ``device``, in eval mode) and what is known of its training."""
         if self.pretrained is not None:
             return self.pretrained.to(device), {"pretrained": str(self.path)}
+        if self.kind == "members":
+            vocab = self.tokenizer.vocab_size
+            return build_model(self.name, self.args, vocab, vocab).to(device), {}
         if self.kind == "checkpoint":
             model, meta = load_model(self.path, self.name, self.args, self.tokenizer)
             return model.to(device), meta
@@ -75,6 +80,8 @@ def locate_model(cfg: DictConfig, task: Task, cache_dir: Path, device: torch.dev
         return ModelSource("pretrained", name, args, model.text_tokenizer(), path, model)
     tok = cfg.task.tokenizer
     tokenizer = load_or_train(task, cache_dir, int(tok.vocab_size), str(tok.model_type))
+    if getattr(MODELS.get(name), "loads_members", False):
+        return ModelSource("members", name, args, tokenizer, members_path(args))
     if cfg.checkpoint:
         return ModelSource("checkpoint", name, args, tokenizer, Path(cfg.checkpoint).expanduser())
     key = cache_key(
@@ -90,6 +97,12 @@ def locate_model(cfg: DictConfig, task: Task, cache_dir: Path, device: torch.dev
     )
     path = cache_dir / "checkpoints" / key / "model.pt"
     return ModelSource("cache", name, args, tokenizer, path)
+
+
+def members_path(args: dict[str, Any]) -> Path:
+    """The path a combination of trained models is recorded under: its first member's."""
+    members = list(args.get("members") or []) + [args.get("translation", "")]
+    return Path(str(members[0])).expanduser()
 
 
 # model keys that choose how a trained model decodes, not what is trained: no part of the

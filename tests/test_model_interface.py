@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 import lab.models  # noqa: F401  (registers the architectures)
+from lab.checkpoint import save_model
 from lab.models.base import DecoderModel
+from lab.models.combine import Combined
 from lab.registry import MODELS
 from lab.vocab import SEP_ID
 from tests.helpers.model_checks import (
@@ -34,6 +36,7 @@ from tests.helpers.model_checks import (
     make_targets,
     tiny_hf,
 )
+from tests.helpers.models import TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -45,6 +48,15 @@ class TinyHF:
     lab's ids; GPT-2 (causal LM): no pad token, so pad = bos = 50, a virtual id."""
 
     kind: str
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A tiny lab model of architecture ``arch`` (``tests.helpers.models.TINY``) saved as a
+    checkpoint in a temporary directory: its path stands for a member of a combination."""
+
+    arch: str
+    seed: int = 0
 
 
 # architecture -> variant -> tiny constructor kwargs (dropout > 0: eval() must switch it off)
@@ -97,6 +109,18 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         }
         for cell in ("lstm", "gru")
     },
+    "ensemble": {
+        "transformer-gru": dict(members=[Saved("transformer"), Saved("gru", 1)]),
+        "weighted-3": dict(
+            members=[Saved("lstm"), Saved("decoder_only"), Saved("lstm", 2)], weights=[1, 2, 3]
+        ),
+    },
+    # the fused step is no log-probability: at lm_weight 0 it must equal teacher forcing
+    "fusion": {
+        "transformer-lm": dict(
+            translation=Saved("transformer"), lm=Saved("decoder_only"), lm_weight=0.0
+        )
+    },
     "hf": {
         "marian-seq2seq": dict(name_or_path=TinyHF("marian")),
         "gpt2-causal": dict(name_or_path=TinyHF("gpt2")),
@@ -129,6 +153,8 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             path = tmp_path_factory.mktemp(f"hf-{value.kind}")
             tiny_hf(value.kind).save_pretrained(path)
             kwargs[key] = str(path)
+        if isinstance(value, Saved) or isinstance(value, list) and isinstance(value[0], Saved):
+            kwargs[key] = saved(value, tmp_path_factory)
     torch.manual_seed(0)
     built: DecoderModel = MODELS.build(arch, SRC_V, TGT_V, **kwargs)
     if not getattr(built, "pretrained", False):  # a pretrained model keeps its weights
@@ -136,6 +162,17 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             for p in built.parameters():
                 nn.init.uniform_(p, -0.5, 0.5)
     return built.eval()
+
+
+def saved(value: Saved | list[Saved], tmp: pytest.TempPathFactory) -> str | list[str]:
+    """The checkpoint path(s) of tiny saved models (``Saved``)."""
+    if isinstance(value, list):
+        return [str(saved(v, tmp)) for v in value]
+    torch.manual_seed(value.seed)
+    model = MODELS.build(value.arch, SRC_V, TGT_V, **TINY[value.arch])
+    path = tmp.mktemp(f"member-{value.arch}") / "model.pt"
+    save_model(model, value.arch, TINY[value.arch], path, {})
+    return str(path)
 
 
 def test_gold_steps_match_teacher_forcing(model):
@@ -157,8 +194,8 @@ def test_sentences_leave_the_batch_mid_decoding(model):
 def test_a_training_step_gives_every_parameter_a_finite_nonzero_gradient(model):
     """Teacher forcing in train mode (dropout on) reaches every weight: none is left out of the
     graph, none gets NaN or a gradient that is exactly zero."""
-    if getattr(model, "pretrained", False):
-        pytest.skip("a pretrained model is decoded as is; the lab never trains it")
+    if getattr(model, "pretrained", False) or isinstance(model, Combined):
+        pytest.skip("a pretrained or combined model is decoded as is; the lab never trains it")
     trainee = copy.deepcopy(model).train()
     torch.manual_seed(5)
     src, lens = make_batch([4, 2], pad=trainee.pad_id)

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from lab.errors import LabError
-from lab.registry import MODELS, SEARCHES
+from lab.registry import SEARCHES
 from tests.helpers.brute_force import all_outputs, ranked
-from tests.helpers.models import sources, tiny_model
+from tests.helpers.models import TINY, sources, tiny_model
 
-ARCHS = sorted(name for name in MODELS.names() if name != "hf")
+ARCHS = sorted(TINY)  # every lab architecture (combinations: tests/test_multimodel.py)
 EXACT = ("exact", "best_first")
 VOCAB, MAX_LEN = 7, 5  # ids 3..6 are words (UNK included), EOS = 2: 341 outputs of <= 5 tokens
 LENGTHS = (4, 2, 6, 3)

@@ -1,11 +1,13 @@
 """The decoding interface every architecture implements, and the state it passes around.
 
-A search algorithm touches a model only through these five methods:
+A search algorithm touches a model only through these methods:
 
 - ``encode(src_tokens, src_lengths) -> memory``: once per sentence, never once per beam;
 - ``init_state(memory, beam_size) -> State``;
 - ``step(prev_tokens, state) -> (log_probs, state)``: ``log_probs`` is ``(B*K, V)``;
 - ``reorder(state, index) -> State``: ``index`` selects hypothesis rows (``(B*K,)``);
+- ``step_block(tokens, state) -> (log_probs, states)``: ``step`` over a block ``(N, L)`` of
+  tokens (default: L calls of ``step``), for speculative decoding;
 - ``score(src_tokens, src_lengths, tgt_tokens, tgt_lengths) -> (B,)`` log-probabilities.
 
 Token conventions: the ids of ``lab.vocab`` (``pad_id=0, bos_id=1, eos_id=2``); batches are
@@ -105,6 +107,19 @@ class DecoderModel(nn.Module, ABC):
     def reorder(self, state: State, index: Tensor) -> State:
         """Reorder hypotheses; generic because every per-hypothesis leaf has rows in dim 0."""
         return state.reorder(index)
+
+    def step_block(self, tokens: Tensor, state: State) -> tuple[Tensor, list[State]]:
+        """Feed ``tokens`` ``(N, L)`` in order: the log-probs after each ``(N, L, V)`` and the
+        state after each (``states[j]``: ``j + 1`` of them fed), so that a caller may keep any
+        prefix of the block (speculative decoding verifies a drafted block in one call). This
+        default runs ``step`` L times, right for every architecture; a model may override it
+        with one pass over the block."""
+        out, states = [], []
+        for j in range(tokens.size(1)):
+            log_probs, state = self.step(tokens[:, j], state)  # (N, V)
+            out.append(log_probs)
+            states.append(state)
+        return torch.stack(out, dim=1), states  # (N, L, V)
 
     # --- teacher forcing ------------------------------------------------------------------
     @abstractmethod

@@ -3,6 +3,7 @@
 A map of the package (each layer imports only the layers below it; ``lint-imports`` checks it):
 
     mbr.py                  minimum Bayes risk: ranks another search's outputs
+    speculative/            a draft model proposes blocks, the model verifies each in one call
     beam/                   greedy, beam, beam_lp, diverse_beam, the toolkit presets; penalties,
                             stop rules, candidates, the pool of finished hypotheses
     exact/                  exact and best_first: branch-and-bound over a node store
@@ -41,7 +42,7 @@ enumeration)::
     decode(model, src, src_lengths, Limits(), 1, lambda limit: Top2(procs, gens, model.eos_id))
 """
 
-from lab.search import beam, exact, mbr, processors, sampling  # noqa: F401  (registration)
+from lab.search import beam, exact, mbr, processors, sampling, speculative  # noqa: F401
 from lab.search.types import Cost, Hypothesis, SearchOutput
 
 __all__ = ["Cost", "Hypothesis", "SearchOutput"]

@@ -10,6 +10,10 @@ ones there are, and ``call_search`` is the one place that passes them:
   batch. Searches that sample ask for it.
 * ``detokenize``: output token ids (no EOS) -> text; what MBR's utilities compare.
 
+A model that ranks by something other than its log-probability (``model=fusion``) is a
+``ReportingModel``: ``call_search`` passes every output through its ``report``, so no search
+needs to know.
+
 A search may also carry ``nbest`` (outputs per sentence it returns; default 1: the evaluator
 saves n-best lists when it is above 1) and ``settings`` (the values it was built from, e.g. a
 toolkit preset's resolved knobs, recorded beside the run's results); ``nbest_of`` and
@@ -60,6 +64,15 @@ class LimitProcessor(Protocol):
     ) -> Tensor: ...
 
 
+@runtime_checkable
+class ReportingModel(Protocol):
+    """A model whose search objective is not its log-probability (LM fusion: ``step`` gives
+    fused scores). ``call_search`` hands it every search's output: ``report`` returns the
+    output with each hypothesis's ``logprob`` the model's own and its parts in ``info``."""
+
+    def report(self, output: SearchOutput, src: Tensor, src_lengths: Tensor) -> SearchOutput: ...
+
+
 def wanted_inputs(search: Search) -> tuple[str, ...]:
     """The optional inputs ``search`` asks for; an unknown name is a plug-in's bug."""
     wants = tuple(getattr(search, "inputs", ()))
@@ -84,7 +97,10 @@ def call_search(
         extra["keys"] = None if keys is None else list(keys)
     if "detokenize" in wants:
         extra["detokenize"] = detokenize
-    return search(model, src, src_lengths, **extra)  # type: ignore[call-arg]
+    output = search(model, src, src_lengths, **extra)  # type: ignore[call-arg]
+    if isinstance(model, ReportingModel):
+        return model.report(output, src, src_lengths)
+    return output
 
 
 def nbest_of(search: Search) -> int:
