@@ -93,4 +93,3 @@ def test_a_phrase_that_cannot_fit_is_reported_unmet():
     cons = [Constraints(include=((3, 4, 5, 3),))]
     hyp = call_search(decoder, model, src, lens, constraints=cons).nbest[0][0]
     assert not hyp.finished and hyp.info == {"constraints_met": False} and hyp.length == 3
-
