@@ -18,7 +18,7 @@ from lab.metrics.diversity import list_diagnostics
 from lab.models.base import DecoderModel
 from lab.search.contracts import Search, call_search
 from lab.search.rng import example_key
-from lab.search.types import Cost, Hypothesis
+from lab.search.types import Constraints, Cost, Hypothesis
 from lab.tasks.base import Example
 
 
@@ -50,11 +50,13 @@ def decode_pairs(
     device: torch.device,
     keys: Sequence[int] | None = None,
     detokenize: Callable[[Sequence[int]], str] | None = None,
+    constraints: Sequence[Constraints | None] | None = None,
 ) -> tuple[dict[int, list[Hypothesis]], Cost, float]:
     """n-best lists by pair index, the summed cost counters and the wall time of decoding.
 
     ``call_search`` passes a search the optional inputs it asks for (``lab.search.contracts``):
-    ``keys``, one int per sentence (by pair index when ``keys`` is None), and ``detokenize``.
+    ``keys``, one int per sentence (by pair index when ``keys`` is None), ``detokenize`` and
+    ``constraints`` (by pair index; refused by a search that does not handle them).
     """
     out: dict[int, list[Hypothesis]] = {}
     cost = Cost()
@@ -66,8 +68,9 @@ def decode_pairs(
         for batch in sentence_batches(pairs, batch_size):
             src, lengths = pad([p.src for p in batch])
             batch_keys = [p.index if keys is None else keys[p.index] for p in batch]
+            cons = None if constraints is None else [constraints[p.index] for p in batch]
             res = call_search(
-                search, model, src.to(device), lengths.to(device), batch_keys, detokenize
+                search, model, src.to(device), lengths.to(device), batch_keys, detokenize, cons
             )
             cost.add(res.cost)
             for p, nbest in zip(batch, res.nbest, strict=True):
@@ -88,9 +91,9 @@ def evaluate(
     save_nbest: bool,
 ) -> Evaluation:
     model.eval()
-    keys = [example_key(ex.id) for ex in examples]
+    keys, cons = [example_key(ex.id) for ex in examples], target_constraints(examples, tokenizer)
     nbests, cost, seconds = decode_pairs(
-        model, search, pairs, batch_size, device, keys, tokenizer.decode
+        model, search, pairs, batch_size, device, keys, tokenizer.decode, cons
     )
     ref_scores = reference_scores(model, examples, pairs, tokenizer, batch_size, device)
     preds, hyps, refs, lists = [], [], [], []
@@ -136,6 +139,24 @@ def evaluate(
         metrics["mean_ref_logprob"] = sum(scored) / len(scored)
     metrics.update(list_diagnostics(lists, refs))  # only when some n-best has 2+ entries
     return Evaluation(preds, metrics)
+
+
+def target_constraints(examples: Sequence[Example], tokenizer) -> list[Constraints | None] | None:
+    """Each example's constraints as target ids (None: no example has any), tokenized as the
+    references are (``_target_encoder``)."""
+    if all(ex.constraints is None for ex in examples):
+        return None
+    encode = _target_encoder(tokenizer)
+    out: list[Constraints | None] = []
+    for ex in examples:
+        c = ex.constraints
+        if c is None:
+            out.append(None)
+            continue
+        allowed = None if c.allowed is None else tuple(tuple(encode(a)) for a in c.allowed)
+        phrases = tuple(tuple(encode(p)) for p in c.include)
+        out.append(Constraints(tuple(encode(c.prefix)) if c.prefix else (), phrases, allowed))
+    return out
 
 
 def _nbest_row(tokenizer, hyp: Hypothesis, eos: int) -> dict[str, Any]:

@@ -9,6 +9,9 @@ ones there are, and ``call_search`` is the one place that passes them:
   seeds the sentence's own random stream; a sampling search's draws then do not depend on the
   batch. Searches that sample ask for it.
 * ``detokenize``: output token ids (no EOS) -> text; what MBR's utilities compare.
+* ``constraints``: one ``Constraints`` (or None) per sentence: a forced prefix, phrases to
+  include, allowed outputs. A search that does not ask for it refuses a batch that carries any;
+  one that asks names the kinds it handles in ``constraint_kinds`` and refuses the others.
 
 A model that ranks by something other than its log-probability (``model=fusion``) is a
 ``ReportingModel``: ``call_search`` passes every output through its ``report``, so no search
@@ -32,10 +35,11 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from torch import Tensor
 
+from lab.errors import LabError
 from lab.models.base import DecoderModel
-from lab.search.types import SearchOutput
+from lab.search.types import Constraints, SearchOutput
 
-INPUTS = ("keys", "detokenize")
+INPUTS = ("keys", "detokenize", "constraints")
 Detokenize = Callable[[Sequence[int]], str]
 
 
@@ -89,10 +93,14 @@ def call_search(
     src_lengths: Tensor,
     keys: Sequence[int] | None = None,
     detokenize: Detokenize | None = None,
+    constraints: Sequence[Constraints | None] | None = None,
 ) -> SearchOutput:
     """Run ``search`` on one batch, passing the optional inputs it asks for (and only those)."""
     wants = wanted_inputs(search)
     extra: dict[str, Any] = {}
+    check_constraints(search, constraints)
+    if "constraints" in wants:
+        extra["constraints"] = None if constraints is None else list(constraints)
     if "keys" in wants:
         extra["keys"] = None if keys is None else list(keys)
     if "detokenize" in wants:
@@ -101,6 +109,25 @@ def call_search(
     if isinstance(model, ReportingModel):
         return model.report(output, src, src_lengths)
     return output
+
+
+def check_constraints(search: Search, constraints: Sequence[Constraints | None] | None) -> None:
+    """Refuse, in one line, constraints of a kind ``search`` does not handle."""
+    kinds = {k for c in constraints or () if c is not None for k in c.kinds()}
+    if not kinds:
+        return
+    takes = (
+        set(getattr(search, "constraint_kinds", ()))
+        if "constraints" in wanted_inputs(search)
+        else set()
+    )
+    refused = sorted(kinds - takes)
+    if refused:
+        name = getattr(search, "name", type(search).__name__)
+        raise LabError(
+            f"search {name} does not handle the examples' {', '.join(refused)} constraints;"
+            " pick a search that does (README, search table) or drop task.constraints_path."
+        )
 
 
 def nbest_of(search: Search) -> int:

@@ -11,7 +11,8 @@ token of every row, which row each came from, which sentences are done), what it
 ended sentence (``finish``) and how its own per-sentence tensors shrink (``keep``). OpenNMT-py
 writes its loop the same way (``Translator._translate_batch_with_strategy`` over a
 ``DecodeStrategy``). Searches over a frontier of prefixes (exact, best-first) are not step by
-step and keep their own loop.
+step and keep their own loop. ``prefix`` (``lab.search.prefix``) forces each sentence's target
+prefix for every stepper alike.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import Tensor
 from lab.models.base import DecoderModel, State
 from lab.search.contracts import Processor, apply
 from lab.search.limits import Limits
+from lab.search.prefix import ForcedPrefix
 from lab.search.types import Cost, Hypothesis, SearchOutput
 
 
@@ -99,13 +101,17 @@ def decode(
     limits: Limits,
     width: int,
     start: Callable[[Tensor], Stepper],
+    prefix: ForcedPrefix | None = None,
 ) -> SearchOutput:
     """Decode ``src`` ``(B, S)`` with ``width`` rows per sentence; ``start(limit)`` makes the
-    call's stepper from the sentences' output limits ``(B,)``."""
+    call's stepper from the sentences' output limits ``(B,)``; ``prefix``: forced prefixes
+    (each sentence's limit then leaves room for its prefix and EOS)."""
     n, dev = src.size(0), src.device
     cost = Cost(sentences=n, model_calls=1)  # the encode call
     results: list[list[Hypothesis]] = [[] for _ in range(n)]
     limit = limits.per_sentence(src_lengths, model)  # (B,)
+    if prefix is not None:
+        limit = prefix.limits(limit)
     state = model.init_state(model.encode(src, src_lengths), width)
     stepper = start(limit)
     alive = torch.arange(n, device=dev)  # (n,) original sentence ids
@@ -118,6 +124,8 @@ def decode(
         cost.count_step(log_probs.size(0))
         lim = limit[alive]  # (n,)
         processed = apply(stepper.processors, log_probs, tokens, t, lim.repeat_interleave(width))
+        if prefix is not None:
+            processed = prefix(processed, log_probs, t, alive, width)  # (n*K, V)
         move = stepper.advance(Step(t, log_probs, processed, tokens, lim))
         if move.rows is not None:
             state = model.reorder(state, move.rows)

@@ -81,3 +81,21 @@ class SearchOutput:
 
     def best(self) -> list[Hypothesis]:
         return [hyps[0] for hyps in self.nbest]
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What one example's outputs must satisfy, as target token ids (no EOS): ``prefix``, the
+    tokens every output starts with (forced and scored, so ``logprob`` stays the model's
+    log-prob of the whole output); ``include``, phrases every output must contain; ``allowed``,
+    the only outputs allowed (None: any). Searches that accept them ask for the optional input
+    ``constraints`` (``lab.search.contracts``)."""
+
+    prefix: tuple[int, ...] = ()
+    include: tuple[tuple[int, ...], ...] = ()
+    allowed: tuple[tuple[int, ...], ...] | None = None
+
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of constraint this example carries: ``prefix``, ``include``, ``allowed``."""
+        present = (bool(self.prefix), bool(self.include), self.allowed is not None)
+        return tuple(k for k, p in zip(("prefix", "include", "allowed"), present, strict=True) if p)

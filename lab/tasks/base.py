@@ -17,13 +17,16 @@ class Example:
     """One source with its references.
 
     ``tgt`` is the training target (the first reference); ``refs`` holds every acceptable
-    reference (one for translation, the gold answers for QA).
+    reference (one for translation, the gold answers for QA). ``constraints``: what its outputs
+    must satisfy, as text (``lab.tasks.constraints.TextConstraints``; None: nothing), for the
+    searches that accept constraints.
     """
 
     id: str
     src: str
     tgt: str
     refs: tuple[str, ...]
+    constraints: Any = None
 
 
 class Task(ABC):

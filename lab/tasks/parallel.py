@@ -10,6 +10,10 @@ the same split. Relative paths are resolved against the data directory, then the
 directory. The splits named ``train``, ``valid`` and ``test`` are the ones training and
 evaluation use; a pair of FLORES-200 ``devtest`` files or a WMT ``newstest`` pair is therefore
 given as the ``test`` split.
+
+``constraints_path``: a side file of per-example output constraints for the split
+``constraints_split`` (default ``test``), one JSON line per source line
+(``lab.tasks.constraints``), e.g. ``{"prefix": "A man", "include": ["dog"]}``.
 """
 
 from __future__ import annotations
@@ -24,16 +28,19 @@ from lab.errors import LabError
 from lab.provenance import file_digest
 from lab.registry import TASKS
 from lab.tasks.base import Example, Task, read_lines, unknown_split
+from lab.tasks.constraints import read_constraints
 
 _FLAT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]*)_(src|tgt)$")
-OPTION_FORMS = "<split>_src, <split>_tgt (e.g. test_src, test_tgt), path={split: {src, tgt}}"
+OPTION_FORMS = (
+    "<split>_src, <split>_tgt (e.g. test_src, test_tgt), path={split: {src, tgt}}, constraints_path"
+)
 
 
 def _split_files(options: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """split -> {"src": file, "tgt": file} from the flat options and/or ``path``."""
     files: dict[str, dict[str, str]] = {}
     for key, value in options.items():
-        if key == "path":
+        if key in ("path", "constraints_path", "constraints_split"):
             continue
         match = _FLAT.match(key)
         if match is None:
@@ -63,13 +70,16 @@ class Parallel(Task):
     """Translation from aligned plain-text files, e.g. FLORES-200 devtest or WMT newstest.
 
     Options: ``<split>_src`` and ``<split>_tgt`` for any split name (``train``, ``valid``,
-    ``test`` are the ones training and evaluation use), or ``path={split: {src, tgt}}``.
+    ``test`` are the ones training and evaluation use), or ``path={split: {src, tgt}}``;
+    ``constraints_path`` attaches per-example constraints to ``constraints_split`` (``test``).
     """
 
     default_metrics = ("bleu", "chrf", "ter")
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
         self.files = _split_files(options)
+        self.constraints_path = options.get("constraints_path")
+        self.constraints_split = str(options.get("constraints_split") or self.test_split)
         if not self.files:
             raise LabError(
                 "task 'parallel' needs files: set e.g. task.test_src and task.test_tgt"
@@ -122,8 +132,16 @@ class Parallel(Task):
                     f"parallel split '{split}': {src_path} has {len(src)} lines but {tgt_path}"
                     f" has {len(tgt)}; the files must be line-aligned"
                 )
-            pairs = enumerate(zip(src, tgt, strict=True))
+            cons = self._constraints(split, len(src))
+            pairs = enumerate(zip(src, tgt, cons, strict=True))
             self._cache[split] = [
-                Example(f"{split}-{i}", s.strip(), t.strip(), (t.strip(),)) for i, (s, t) in pairs
+                Example(f"{split}-{i}", s.strip(), t.strip(), (t.strip(),), c)
+                for i, (s, t, c) in pairs
             ]
         return list(self._cache[split])
+
+    def _constraints(self, split: str, n_lines: int) -> list[Any]:
+        """Each line's constraints (None for every line of a split without a constraints file)."""
+        if not self.constraints_path or split != self.constraints_split:
+            return [None] * n_lines
+        return list(read_constraints(self.resolve(str(self.constraints_path)), n_lines))

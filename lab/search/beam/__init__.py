@@ -4,6 +4,7 @@ their plug-ins: length penalties, stop rules, the finished pool and the toolkit 
 from lab.search.beam import (  # noqa: F401  (registration)
     beam,
     beam_lp,
+    constrained_beam,
     diverse_beam,
     greedy,
     penalties,

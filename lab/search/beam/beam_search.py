@@ -12,7 +12,7 @@ stop rule says so, or when none of its hypotheses can continue; its n-best is ne
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,17 +28,22 @@ from lab.search.beam.stop import StopView
 from lab.search.contracts import Processor
 from lab.search.driver import Move, Step, decode
 from lab.search.limits import Limits, check_positive
+from lab.search.prefix import ForcedPrefix
 from lab.search.processors.chain import Processors, model_forces_eos
 from lab.search.processors.constraints import ForcedEOS
-from lab.search.types import NEG_INF, Hypothesis, SearchOutput
+from lab.search.types import NEG_INF, Constraints, Hypothesis, SearchOutput
+
+Batch = Sequence[Constraints | None] | None  # one example's constraints per sentence
 
 
 class BeamSearch:
     """Beam search over ``beam_size`` hypotheses per sentence, returning the ``nbest`` best.
 
     ``settings``: what the search was built from (``build_beam``'s arguments), kept so that a
-    preset's resolved values can be read back.
+    preset's resolved values can be read back. Examples may force a target prefix.
     """
+
+    inputs, constraint_kinds = ("constraints",), ("prefix",)  # optional input: forced prefixes
 
     def __init__(
         self,
@@ -59,15 +64,17 @@ class BeamSearch:
         self.rules = rules or BeamRules()
         self.settings = dict(settings or {})
 
-    def __call__(self, model: DecoderModel, src: Tensor, src_lengths: Tensor) -> SearchOutput:
-        procs = self._processors(model)
+    def __call__(
+        self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
+    ) -> SearchOutput:
+        procs, prefix = self._processors(model), ForcedPrefix.of(constraints, src.device)
 
         def start(limit: Tensor) -> BeamStepper:
             pool = FinishedPool(src.size(0), self.k, int(limit.max()), model.pad_id, src.device)
             return BeamStepper(self, procs, pool, model.eos_id)
 
         with torch.inference_mode():
-            return decode(model, src, src_lengths, self.limits, self.k, start)
+            return decode(model, src, src_lengths, self.limits, self.k, start, prefix)
 
     def _processors(self, model: DecoderModel) -> list[Processor]:
         """The processors bound to ``model``'s ids, then EOS forced at the limit if asked."""

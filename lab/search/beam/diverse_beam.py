@@ -27,13 +27,14 @@ from torch import Tensor
 from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES, STOP_RULES
-from lab.search.beam.beam_search import BeamSearch
+from lab.search.beam.beam_search import Batch, BeamSearch
 from lab.search.beam.finished import FinishedPool
 from lab.search.beam.groups import DiverseStepper
 from lab.search.beam.penalties import NoPenalty
 from lab.search.beam.stop import StopView
 from lab.search.driver import decode
 from lab.search.limits import check_positive
+from lab.search.prefix import ForcedPrefix
 from lab.search.processors.chain import Processors
 from lab.search.types import SearchOutput
 
@@ -72,8 +73,11 @@ class DiverseBeamSearch(BeamSearch):
                 f" beam_size/num_groups) or more."
             )
 
-    def __call__(self, model: DecoderModel, src: Tensor, src_lengths: Tensor) -> SearchOutput:
+    def __call__(
+        self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
+    ) -> SearchOutput:
         procs, n, m = self.processors.for_model(model), src.size(0), self.k // self.groups
+        prefix = ForcedPrefix.of(constraints, src.device)  # every group starts with it
 
         def start(limit: Tensor) -> DiverseStepper:
             size = int(limit.max())
@@ -81,7 +85,7 @@ class DiverseBeamSearch(BeamSearch):
             return DiverseStepper(self, procs, pools, model.eos_id)
 
         with torch.inference_mode():
-            return decode(model, src, src_lengths, self.limits, self.k, start)
+            return decode(model, src, src_lengths, self.limits, self.k, start, prefix)
 
 
 @SEARCHES.register("diverse_beam")

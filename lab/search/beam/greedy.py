@@ -17,8 +17,9 @@ from lab.registry import SEARCHES
 from lab.search.contracts import Processor
 from lab.search.driver import Move, Step, decode
 from lab.search.limits import Limits
+from lab.search.prefix import ForcedPrefix
 from lab.search.processors.chain import Processors
-from lab.search.types import Hypothesis, SearchOutput
+from lab.search.types import Constraints, Hypothesis, SearchOutput
 
 
 class GreedyStepper:
@@ -59,7 +60,10 @@ class GreedyStepper:
 
 @SEARCHES.register("greedy")
 class Greedy:
-    """Greedy search: pick the most probable token at every step."""
+    """Greedy search: pick the most probable token at every step (after a forced prefix)."""
+
+    inputs = ("constraints",)
+    constraint_kinds = ("prefix",)
 
     def __init__(
         self,
@@ -71,11 +75,17 @@ class Greedy:
         self.limits = Limits(max_len_a, max_len_b, min_len)
         self.processors = Processors(processors, self.limits.min_len)
 
-    def __call__(self, model: DecoderModel, src: Tensor, src_lengths: Tensor) -> SearchOutput:
-        procs = self.processors.for_model(model)
+    def __call__(
+        self,
+        model: DecoderModel,
+        src: Tensor,
+        src_lengths: Tensor,
+        constraints: Sequence[Constraints | None] | None = None,
+    ) -> SearchOutput:
+        procs, prefix = self.processors.for_model(model), ForcedPrefix.of(constraints, src.device)
 
         def start(limit: Tensor) -> GreedyStepper:
             return GreedyStepper(procs, src.size(0), model.eos_id, src.device)
 
         with torch.inference_mode():
-            return decode(model, src, src_lengths, self.limits, 1, start)
+            return decode(model, src, src_lengths, self.limits, 1, start, prefix)

@@ -28,10 +28,11 @@ from lab.registry import SEARCHES
 from lab.search.contracts import Processor
 from lab.search.driver import Move, Step, decode, sentence_rows
 from lab.search.limits import Limits, check_positive
+from lab.search.prefix import ForcedPrefix
 from lab.search.processors.chain import Processors
 from lab.search.rng import generators, uniform
 from lab.search.sampling.draw import draw
-from lab.search.types import Hypothesis, SearchOutput
+from lab.search.types import Constraints, Hypothesis, SearchOutput
 
 
 @SEARCHES.register("sample")
@@ -48,7 +49,8 @@ class Sample:
     passes (``inputs``) fixes the draws.
     """
 
-    inputs = ("keys",)
+    inputs = ("keys", "constraints")
+    constraint_kinds = ("prefix",)
 
     def __init__(
         self,
@@ -70,15 +72,17 @@ class Sample:
         src: Tensor,
         src_lengths: Tensor,
         keys: Sequence[int] | None = None,
+        constraints: Sequence[Constraints | None] | None = None,
     ) -> SearchOutput:
         procs, k = self.processors.for_model(model), self.num_samples
+        prefix = ForcedPrefix.of(constraints, src.device)  # forced in every sample
         gens = generators(self.seed, keys, src.size(0))  # on the CPU: the same draws anywhere
 
         def start(limit: Tensor) -> SampleStepper:
             return SampleStepper(procs, gens, k, model.eos_id, model.pad_id, src.device)
 
         with torch.inference_mode():
-            return decode(model, src, src_lengths, self.limits, k, start)
+            return decode(model, src, src_lengths, self.limits, k, start, prefix)
 
 
 class SampleStepper:
