@@ -302,7 +302,7 @@ def test_the_evaluators_batch_size_does_not_change_any_sentences_samples():
     pairs = [Pair(i, tuple(src[i, :n].tolist()), ()) for i, n in enumerate(lens.tolist())]
     keys = [example_key(f"example-{i}") for i in range(len(pairs))]
     search = SEARCHES.build("sample", seed=7, **INVARIANCE)
-    assert search.inputs == ("keys",)
+    assert search.inputs == ("keys", "constraints")  # its random streams; forced prefixes
     decoded = [
         decode_pairs(model, search, pairs, size, torch.device("cpu"), keys)[0] for size in (1, 3, 8)
     ]
