@@ -16,12 +16,11 @@ Where the generators live is each search's choice, by how much noise it draws pe
   probability across one. The price is one host-to-device copy of ``B*N`` numbers a step.
 - ``stochastic_beam`` puts them on the decode device: it draws Gumbel noise over the whole
   vocabulary (``B*k x V`` float64 a step), which on CPU generators would be generated on the
-  host and copied every step. Measured with ``python -m lab.bench.rng_cost`` (quick mode:
-  the bench Transformer, batch 32, V=8000) on the 2-core CPU of ``reports/bench``, 1 thread,
-  under load: sample_n16 noise 0.1 ms against a 231 ms model step, stochastic_beam k=5 noise
-  44 ms against a 92 ms model step. On CPU the placement changes nothing (the same
-  generators); on a GPU, where the step takes a millisecond or two, host noise of that size
-  would dominate. ``lab bench --device cuda`` records both placements on the GPU
+  host and copied every step. ``python -m lab.bench.rng_cost`` measures the noise against
+  the model step for both searches; on a CPU, sample's ``B*N`` uniforms are small next to a
+  step while stochastic_beam's vocabulary-wide noise is not. On CPU the placement changes
+  nothing (the same generators); on a GPU, where a step is short, host noise would dominate.
+  ``lab bench --device cuda`` records both placements on the GPU
   (``rng_cost``); no GPU figure has been measured yet.
 """
 
