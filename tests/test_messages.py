@@ -126,3 +126,51 @@ def test_a_long_test_line_is_named_with_the_fix_for_decoding(tmp_path):
     errors = [ln for ln in proc.stderr.splitlines() if not ln.startswith("train:")]  # progress
     line = one_line("\n".join(errors), "test example test-5 (line 6 of the split)", "positions=24")
     assert "train.max_len" not in line
+
+
+def test_a_nan_metric_reads_nan_in_the_tables_and_a_missing_run_reads_dash(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    nan_run = completed_run(runs, "a", BASE_HYPS, search__name="greedy")
+    completed_run(runs, "b", BASE_HYPS)
+    completed_run(runs, "c", BASE_HYPS, model__name="gru")  # no greedy gru run: '-'
+
+    res = json.loads((nan_run / "results.json").read_text())
+    res["metrics"]["bleu"] = math.nan
+    (nan_run / "results.json").write_text(json.dumps(res))
+    out = tmp_path / "r"
+    args = ["report", str(runs), "--out", str(out), "--rows", "search", "--cols", "model"]
+    status, _, err = lab_here(args, capsys)
+    assert status == 0, err
+    runs_md = (out / "report_runs.md").read_text()
+    greedy_line = next(ln for ln in runs_md.splitlines() if "| greedy" in ln)
+    assert "NaN" in greedy_line
+    pivot = (out / "report_pivot.md").read_text()
+    rows = {ln.split("|")[1].strip(): ln for ln in pivot.splitlines() if ln.startswith("|")}
+    greedy = [cell.strip() for cell in rows["greedy"].split("|")[2:-1]]
+    assert sorted(greedy) == ["-", "NaN"], pivot
+    assert "NaN" not in rows["beam"] and "-" not in rows["beam"].split("|")[2:-1]
+
+
+def _period_runs(root: Path, refs: list[str], hyps: list[str]) -> Path:
+    """A beam and a greedy run over ``refs``: greedy translates every sentence, beam one fewer."""
+    completed_run(root, "beam", [*hyps[:-1], "a dog ."], refs)
+    completed_run(root, "greedy", hyps, refs, search__name="greedy")
+    return root
+
+
+@pytest.mark.parametrize("periods_apart", [True, False])
+def test_report_baseline_warns_about_detokenizing_only_where_a_run_would(tmp_path, periods_apart):
+    """sacreBLEU's "forgot to detokenize" warning (100 or more outputs ending in " .") is
+    right for tokenized outputs against detokenized references, and wrong when the references
+    set their period apart as well (the task's own text); ``--baseline``'s resampling says it
+    where a run's metrics would, once, or not at all."""
+    words = ["a man rides a horse", "two dogs play", "a girl reads a book", "people walk"]
+    refs = [f"{words[i % 4]} number {i} ." for i in range(120)]
+    if not periods_apart:
+        refs = [r.removesuffix(" .") + "." for r in refs]
+    hyps = [r.removesuffix(".").removesuffix(" ") + " ." for r in refs]
+    runs = _period_runs(tmp_path / "runs", refs, hyps)
+    args = ["report", str(runs), "--out", str(tmp_path / "r"), "--baseline", "search=beam"]
+    proc = lab(args, tmp_path, tmp_path / "cache")  # a process: sacreBLEU logs to its stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("forgot to detokenize") == (0 if periods_apart else 1), proc.stderr

@@ -9,6 +9,7 @@ dimension of the table or plot: a report never averages different experiments si
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from lab.errors import LabError
 from lab.report.render import fmt_key
-from lab.report.runs import IDENTITY
+from lab.report.runs import IDENTITY, NONFINITE
 from lab.report.settings import differing, setting_columns
 
 
@@ -78,14 +79,34 @@ def _plain_name(df: pd.DataFrame, column: str) -> str:
     return same[0] if same else column
 
 
+def nan_marked(frame: pd.DataFrame, value: str) -> pd.Series:
+    """Per run of ``frame``: True where its ``results.json`` holds ``value`` as NaN or infinite
+    (``lab.report.runs``' ``_nonfinite`` column), False where it is absent or finite."""
+    if NONFINITE not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[NONFINITE].fillna("").map(lambda names: value in str(names).split(","))
+
+
+def _cell(group: pd.DataFrame, value: str) -> dict[str, float]:
+    """One cell's ``mean``, ``std`` and ``n``; NaN over its runs when one run has NaN."""
+    series = pd.to_numeric(group[value], errors="coerce")
+    nan = series.isna() & nan_marked(group, value)
+    if nan.any():
+        return {"mean": math.nan, "std": math.nan, "n": int(series.notna().sum() + nan.sum())}
+    series = series.dropna()
+    return {"mean": series.mean(), "std": series.std(), "n": len(series)}
+
+
 def aggregate(df: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFrame:
     """``mean``, ``std`` (over runs, n-1) and ``n`` (runs with a value) of ``value`` per
-    combination of ``keys``, indexed by them; call ``check_pooled`` first."""
+    combination of ``keys``, indexed by them; call ``check_pooled`` first.
+
+    A cell with a run whose ``results.json`` has the value as NaN has a NaN mean and counts
+    that run in ``n``: it reads ``NaN``, where a cell without runs reads ``-``."""
     rows = []
     index = []
     for values, group in groups(df, keys):
-        series = pd.to_numeric(group[value], errors="coerce").dropna()
-        rows.append({"mean": series.mean(), "std": series.std(), "n": len(series)})
+        rows.append(_cell(group, value))
         index.append(values if len(values) > 1 else values[0] if values else value)
     frame = pd.DataFrame(rows, columns=["mean", "std", "n"])
     if len(keys) > 1:

@@ -70,9 +70,10 @@ def count_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
 
 
 def fmt_cell(mean: Any, std: Any, n: Any, digits: int = 2) -> str:
-    """A pooled cell: ``mean ± std (n=N)`` over several runs, the bare value over one."""
+    """A pooled cell: ``mean ± std (n=N)`` over several runs, the bare value over one;
+    ``NaN`` where runs hold NaN (``n`` counts them), ``-`` where there is no run."""
     if pd.isna(mean):
-        return MISSING
+        return MISSING if pd.isna(n) or int(n) == 0 else "NaN"
     if pd.isna(n) or int(n) <= 1 or pd.isna(std):
         return fmt_value(mean, digits)
     return f"{fmt_value(mean, digits)} ± {fmt_value(std, digits)} (n={int(n)})"

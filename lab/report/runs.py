@@ -13,7 +13,10 @@ DataFrame columns (one row per run), by where the value comes from:
 * other top-level fields of ``results.json`` by their key, nested ones dotted:
   ``n_examples``, ``checkpoint``, ``cost.steps``...;
 * every leaf of the resolved config by its dotted path from the config root:
-  ``search.beam_size``, ``model.d_model``, ``task.name``, ``seed``. Lists become JSON text.
+  ``search.beam_size``, ``model.d_model``, ``task.name``, ``seed``. Lists become JSON text;
+* ``_nonfinite``: the names of the run's metrics that are NaN or infinite, comma-separated.
+  In the metric's column such a value is NaN, as a missing one is; this column tells them
+  apart, so that a table shows ``NaN`` for the one and ``-`` for the other.
 
 A name already taken by an earlier group is prefixed with its source (``results.`` for
 top-level fields, ``config.`` for config leaves).
@@ -37,6 +40,7 @@ from lab.report.duplicates import drop_duplicates
 from lab.results import PREDICTIONS, RESULTS, load_results
 
 IDENTITY = ("task", "model", "search")
+NONFINITE = "_nonfinite"  # the column naming each run's NaN or infinite metrics
 _RESERVED = frozenset({"status", "config", "metrics", *IDENTITY})
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -130,15 +134,22 @@ def read_completed(run_dir: Path) -> dict[str, Any] | None:
         _skip(run_dir, f"status is {status!r}, not 'completed'")
         return None
     metrics = data.get("metrics") if isinstance(data.get("metrics"), Mapping) else {}
-    for key, value in metrics.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            warnings.warn(
-                f"run {run_dir}: {key} is {'NaN' if math.isnan(value) else value} in {RESULTS} "
-                "(the lab never writes one: edited by hand or by another tool?)",
-                SkippedRunWarning,
-                stacklevel=2,
-            )
+    for key in nonfinite_metrics(data):
+        value = metrics[key]
+        warnings.warn(
+            f"run {run_dir}: {key} is {'NaN' if math.isnan(value) else value} in {RESULTS} "
+            "(the lab never writes one: edited by hand or by another tool?); tables show it "
+            "as NaN",
+            SkippedRunWarning,
+            stacklevel=2,
+        )
     return data
+
+
+def nonfinite_metrics(data: Mapping[str, Any]) -> list[str]:
+    """The names of the metrics in ``data`` (a ``results.json``) that are NaN or infinite."""
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), Mapping) else {}
+    return [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
 
 
 def _identity(data: Mapping[str, Any], key: str) -> Any:
@@ -155,6 +166,7 @@ def _run_row(run_dir: Path, data: Mapping[str, Any], kinds: dict[str, dict[str, 
     """One DataFrame row; records each column's group in ``kinds`` (first come, first kept)."""
     row: dict[str, Any] = {"run_dir": str(run_dir)}
     row.update({key: _identity(data, key) for key in IDENTITY})
+    row[NONFINITE] = ",".join(sorted(nonfinite_metrics(data)))
     extras = {k: v for k, v in data.items() if k not in _RESERVED}
     groups = (
         ("metric", "", dict(data.get("metrics") or {})),
@@ -184,7 +196,7 @@ def load_runs(paths: PathsLike) -> pd.DataFrame:
         data = read_completed(run_dir)
         if data is not None:
             rows.append(_run_row(run_dir, data, kinds))
-    columns = ["run_dir", *IDENTITY, *(c for group in kinds.values() for c in group)]
+    columns = ["run_dir", *IDENTITY, NONFINITE, *(c for group in kinds.values() for c in group)]
     df = pd.DataFrame(rows, columns=columns)
     for column in kinds["metric"]:
         df[column] = _maybe_numeric(df[column])

@@ -40,7 +40,7 @@ def config_columns(df: pd.DataFrame) -> list[str]:
     """The columns of ``df`` that hold config leaves (all but ``run_dir`` without attrs)."""
     known = df.attrs.get("columns", {}).get("config")
     if known is None:
-        return [c for c in df.columns if c != "run_dir"]
+        return [c for c in df.columns if c != "run_dir" and not c.startswith("_")]
     return [c for c in known if c in df.columns]
 
 

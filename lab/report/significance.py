@@ -28,12 +28,14 @@ from sacrebleu.significance import PairedTest
 
 from lab.metrics.translation import periods_set_apart, ref_streams
 from lab.report.baseline import Baseline, baseline_groups
+from lab.report.notes import note
 from lab.report.pooling import groups
 from lab.report.predictions import align, read_run
 from lab.report.render import Table, fmt_value
 from lab.report.tables import run_names
 
 SAMPLES = 1000
+TOKENIZED_PERIODS = 100  # sacreBLEU's threshold for its "forgot to detokenize" warning
 ALPHA = 0.05
 MARK = "*"
 METRICS = {"bleu": BLEU, "chrf": CHRF}  # report column -> sacreBLEU metric (default settings)
@@ -55,12 +57,11 @@ def _test_group(base_run: Path, runs: Sequence[Path]) -> tuple[list[dict], dict[
     systems = [(str(base_run), [p.hyp for p in base])]
     systems += [(str(run), align(read_run(run), base, run, base_run)) for run in runs]
     refs = ref_streams([list(p.refs) for p in base])
-    # the runs' own rule (lab.metrics.translation): no detokenize warning where the references
-    # set their final period apart, once per test rather than once per resample round
-    force = periods_set_apart([list(p.refs) for p in base])
+    if not periods_set_apart([list(p.refs) for p in base]):
+        tokenized_periods([name for name, hyps in systems if _tokenized(hyps)])
+    # sacreBLEU's own check would log its three lines once per system scored
     metrics = {
-        name: metric(force=True) if force and metric is BLEU else metric()
-        for name, metric in METRICS.items()
+        name: metric(force=True) if metric is BLEU else metric() for name, metric in METRICS.items()
     }
     signatures, scores = PairedTest(systems, metrics, refs, test_type="bs", n_samples=SAMPLES)()
     named = dict(zip(METRICS, [key for key in scores if key != "System"], strict=True))
@@ -76,6 +77,22 @@ def _test_group(base_run: Path, runs: Sequence[Path]) -> tuple[list[dict], dict[
                 f"{name}_p": p,
             }
     return rows, {name: str(signatures[key]) for name, key in named.items()}
+
+
+def _tokenized(hyps: Sequence[str]) -> bool:
+    """sacreBLEU's "forgot to detokenize" test: 100 or more outputs end in `` .``."""
+    return sum(h.endswith(" .") for h in hyps) >= TOKENIZED_PERIODS
+
+
+def tokenized_periods(runs: Sequence[str]) -> None:
+    """One note for the runs whose outputs look tokenized against references that are not."""
+    if runs:
+        note(
+            f"{len(runs)} run(s) have {TOKENIZED_PERIODS} or more outputs ending in a "
+            "tokenized period (' .') where the references attach it (sacreBLEU: 'It looks like "
+            "you forgot to detokenize your test data'), which lowers their BLEU; detokenize "
+            f"their outputs: {', '.join(runs)}"
+        )
 
 
 def paired_tests(df: pd.DataFrame, keys: Sequence[str], baseline: Baseline) -> PairedTests:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from lab.report.checks import numeric_columns
-from lab.report.runs import IDENTITY
+from lab.report.pooling import nan_marked
+from lab.report.runs import IDENTITY, NONFINITE
 
 _PATHLIKE = re.compile(r"(^|_)(dir|path|file|root|checkpoint|ckpt)s?$")
 
@@ -21,7 +22,7 @@ _PATHLIKE = re.compile(r"(^|_)(dir|path|file|root|checkpoint|ckpt)s?$")
 def column_groups(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(metric columns, other non-identity columns), from ``df.attrs`` when present."""
     known = df.attrs.get("columns", {}).get("metric")
-    rest = [c for c in df.columns if c not in ("run_dir", *IDENTITY)]
+    rest = [c for c in df.columns if c not in ("run_dir", NONFINITE, *IDENTITY)]
     if known is None:
         known = numeric_columns(df)
     metrics = [c for c in rest if c in known]
@@ -56,10 +57,18 @@ def runs_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """
     metrics, others = column_groups(df)
     keys = [c for c in others if _varies(df[c]) and not _redundant(df, c)]
-    numeric = [c for c in metrics if pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any()]
+    numeric = [
+        c
+        for c in metrics
+        if pd.api.types.is_numeric_dtype(df[c]) and (df[c].notna() | nan_marked(df, c)).any()
+    ]
     text = [c for c in metrics if c not in numeric and _varies(df[c])]
     ordered = sorted(numeric, key=lambda c: c != metric) + text
     table = df[[*IDENTITY, *keys, *ordered]].copy()
+    for column in ordered:  # NaN in results.json reads NaN; a metric a run lacks reads '-'
+        nan = table[column].isna() & nan_marked(df, column)
+        if nan.any():
+            table[column] = table[column].astype(object).where(~nan, "NaN")
     table.insert(0, "run", run_names(df))
     try:
         table = table.sort_values([*IDENTITY, *keys, "run"], na_position="last", kind="stable")
