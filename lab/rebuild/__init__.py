@@ -1,13 +1,15 @@
 """Rebuild every generated file of ``reports/`` from the committed per-run data.
 
 The data (kept in git, small): one ``results.json`` summary per run under ``<section>/runs/``
-(what ``lab report`` reads), ``search_errors/**/analysis_sentences.csv`` (one row per sentence
-and run) with the runs' metrics in ``analysis_rates.csv``, ``bench/bench.json``,
-``throughput/throughput.json``, the ``toolkits/`` CSVs and ``ct2_*.json``, and the dashboard's
-predictions. Everything else that ``rebuild`` writes is derived, and ``drift`` compares a
-rebuild with what is committed byte by byte (plots included: matplotlib's Agg output is
-deterministic for one matplotlib version). Files neither derived nor data are the reports'
-scripts and prose (``SOURCES``). ``python reports/build.py`` runs it.
+(what ``lab report`` reads) and, for the runs that paired tests compare, its
+``sentence_stats.json.gz`` (``lab.report.sentence_stats``; ``python -m lab.rebuild.add`` adds
+both), ``search_errors/**/analysis_sentences.csv`` (one row per sentence and run) with the
+runs' metrics in ``analysis_rates.csv``, ``bench/bench.json``, ``throughput/throughput.json``,
+the ``toolkits/`` CSVs and ``ct2_*.json``, and the dashboard's predictions. Everything else
+that ``rebuild`` writes is derived, and ``drift`` compares a rebuild with what is committed
+byte by byte (plots included: matplotlib's Agg output is deterministic for one matplotlib
+version). Files neither derived nor data are the reports' scripts and prose (``SOURCES``).
+``python reports/build.py`` runs it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from lab.report import ReportNote, SkippedRunWarning, report
 SOURCES = (  # committed files that are data or hand-written, not rebuilt
     "README.md",
     "*/runs/**/results.json",
+    "*/runs/**/sentence_stats.json.gz",
+    "multi30k/seeds/**/results.json",
+    "multi30k/seeds/**/sentence_stats.json.gz",
     "dashboard/runs/**/predictions.jsonl",
     "search_errors/*analysis_sentences.csv",
     "search_errors/*analysis_rates.csv",

@@ -59,12 +59,19 @@ def table_specs() -> list[TableSpec]:
         "hue": ("search.penalty",),
     }
     squad = {"rows": ("search",), "cols": ("model.copy", "model.dropout")}
+    seeded = {"metric": "bleu", "rows": ("search",), "cols": ("seed",), "baseline": "search=greedy"}
     return [
         TableSpec(
             "multi30k/runs", "multi30k", {"metric": "bleu_tok_lc", "name": "multi30k", **m30k}
         ),
         TableSpec(
             "multi30k/runs", "multi30k", {"metric": "bleu", "name": "multi30k_sacrebleu", **m30k}
+        ),
+        TableSpec("multi30k/seeds", "multi30k", {"name": "multi30k_seeds_paired", **seeded}),
+        TableSpec(
+            "multi30k/seeds",
+            "multi30k",
+            {"metric": "bleu", "rows": ("search",), "cols": ("model",), "name": "multi30k_seeds"},
         ),
         *(
             TableSpec(
@@ -95,4 +102,5 @@ CONTEXT = {  # the context table of each set of summaries
     "babi/babi_joint_context.md": "babi/runs/babi_joint",
     "sampling_mbr/sampling_mbr_context.md": "sampling_mbr/runs",
     "squad/squad_context.md": "squad/runs",
+    "multi30k/multi30k_seeds_context.md": "multi30k/seeds",
 }

@@ -1,18 +1,20 @@
-"""Paired bootstrap resampling of BLEU and chrF against a baseline run, from predictions.
+"""Paired bootstrap resampling of BLEU and chrF against a baseline run.
 
-sacreBLEU's own test (``sacrebleu.significance.PairedTest``, what ``sacrebleu --paired-bs``
-runs) takes hypotheses and references as in-memory lists, so it is used as it is: 1000
+sacreBLEU's paired bootstrap (``sacrebleu --paired-bs``), run from each run's per-sentence
+sufficient statistics (``lab.report.sentence_stats``: its ``sentence_stats.json``, or its
+predictions) by ``lab.report.bootstrap``, which reproduces sacreBLEU's numbers: 1000
 resamples of the test set, the same resamples for every system of a group, seed 12345
 (sacreBLEU's default; the environment variable ``SACREBLEU_SEED`` changes it, and the
 signatures in the table's caption record it). BLEU and chrF are sacreBLEU's defaults, as the
 lab's own ``bleu`` and ``chrf`` metrics compute them. Every run is aligned with its baseline by
-example id (``lab.report.predictions``).
+example id.
 
 Per run: the score, its 95% confidence interval over the resamples (sacreBLEU's: the resampled
 mean ± half the distance between the 2.5th and 97.5th percentiles) and, for the runs compared
-with a baseline, the p-value of their difference; ``*`` marks p < 0.05. One correction: for a
-difference of exactly zero (identical outputs) sacreBLEU counts no resampled difference as
-larger and says p = 1/1001; the report says p = 1, since no difference is no evidence of one.
+with a baseline, the p-value of their difference and the difference's own 95% CI over the same
+resamples; ``*`` marks p < 0.05. One correction: for a difference of exactly zero (identical
+outputs) sacreBLEU counts no resampled difference as larger and says p = 1/1001; the report
+says p = 1, since no difference is no evidence of one.
 """
 
 from __future__ import annotations
@@ -23,22 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sacrebleu.metrics import BLEU, CHRF
-from sacrebleu.significance import PairedTest
 
-from lab.metrics.translation import periods_set_apart, ref_streams
 from lab.report.baseline import Baseline, baseline_groups
+from lab.report.bootstrap import SAMPLES, paired_test, seed
 from lab.report.notes import note
 from lab.report.pooling import groups
-from lab.report.predictions import align, read_run
 from lab.report.render import Table, fmt_value
+from lab.report.sentence_stats import aligned, metrics, read_stats
 from lab.report.tables import run_names
 
-SAMPLES = 1000
 TOKENIZED_PERIODS = 100  # sacreBLEU's threshold for its "forgot to detokenize" warning
 ALPHA = 0.05
 MARK = "*"
-METRICS = {"bleu": BLEU, "chrf": CHRF}  # report column -> sacreBLEU metric (default settings)
+METRICS = ("bleu", "chrf")  # the report columns: sacreBLEU's defaults (sentence_stats.metrics)
 
 
 @dataclass(frozen=True)
@@ -52,36 +51,44 @@ class PairedTests:
 
 
 def _test_group(base_run: Path, runs: Sequence[Path]) -> tuple[list[dict], dict[str, str]]:
-    """Scores, CIs and p-values of ``base_run`` then ``runs``, and the metrics' signatures."""
-    base = read_run(base_run)
-    systems = [(str(base_run), [p.hyp for p in base])]
-    systems += [(str(run), align(read_run(run), base, run, base_run)) for run in runs]
-    refs = ref_streams([list(p.refs) for p in base])
-    if not periods_set_apart([list(p.refs) for p in base]):
-        tokenized_periods([name for name, hyps in systems if _tokenized(hyps)])
-    # sacreBLEU's own check would log its three lines once per system scored
-    metrics = {
-        name: metric(force=True) if metric is BLEU else metric() for name, metric in METRICS.items()
-    }
-    signatures, scores = PairedTest(systems, metrics, refs, test_type="bs", n_samples=SAMPLES)()
-    named = dict(zip(METRICS, [key for key in scores if key != "System"], strict=True))
-    rows: list[dict[str, Any]] = [{} for _ in systems]
-    for name, key in named.items():
-        base_score = scores[key][0].score
-        for i, res in enumerate(scores[key]):
-            p = None if i == 0 else 1.0 if res.score == base_score else res.p_value
-            rows[i] |= {
+    """Scores, CIs, p-values and paired differences of ``base_run`` then ``runs``, and the
+    metrics' signatures; each run's statistics from its summary or its predictions."""
+    base = read_stats(base_run)
+    others = [read_stats(run) for run in runs]
+    if not base["periods_set_apart"]:
+        tokenized_periods(
+            [
+                str(r)
+                for r, s in zip([base_run, *runs], [base, *others], strict=True)
+                if _tokenized(s)
+            ]
+        )
+    rows: list[dict[str, Any]] = [{} for _ in range(len(runs) + 1)]
+    signatures = {}
+    for name, metric in metrics(int(base["nrefs"])).items():
+        systems = [aligned(s, base, name, r, base_run) for s, r in zip(others, runs, strict=True)]
+        own = aligned(base, base, name, base_run, base_run)
+        results = paired_test(own, systems, metric, SAMPLES)
+        for row, res in zip(rows, results, strict=True):
+            row |= {
                 name: res.score,
                 f"{name}_ci_low": res.mean - res.ci,
                 f"{name}_ci_high": res.mean + res.ci,
-                f"{name}_p": p,
+                f"{name}_p": res.p,
+                f"{name}_delta": res.delta,
+                f"{name}_delta_low": res.delta_low,
+                f"{name}_delta_high": res.delta_high,
             }
-    return rows, {name: str(signatures[key]) for name, key in named.items()}
+        signature = metric.get_signature()
+        signature.update("seed", str(seed()).lower())
+        signature.update("bs", SAMPLES)
+        signatures[name] = str(signature)
+    return rows, signatures
 
 
-def _tokenized(hyps: Sequence[str]) -> bool:
+def _tokenized(stats: dict[str, Any]) -> bool:
     """sacreBLEU's "forgot to detokenize" test: 100 or more outputs end in `` .``."""
-    return sum(h.endswith(" .") for h in hyps) >= TOKENIZED_PERIODS
+    return int(stats["tokenized_periods"]) >= TOKENIZED_PERIODS
 
 
 def tokenized_periods(runs: Sequence[str]) -> None:
@@ -144,11 +151,22 @@ def tests_table(tests: PairedTests) -> Table:
             f"[{fmt_value(lo)}, {fmt_value(hi)}]"
             for lo, hi in zip(frame[f"{name}_ci_low"], frame[f"{name}_ci_high"], strict=True)
         ]
+        shown[f"{name} difference [95% CI]"] = [
+            "" if base else f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            for base, d, lo, hi in zip(
+                frame["baseline"],
+                frame[f"{name}_delta"],
+                frame[f"{name}_delta_low"],
+                frame[f"{name}_delta_high"],
+                strict=True,
+            )
+        ]
     caption = "\n".join(
         [
             f"paired bootstrap resampling against --baseline {tests.baseline} in each group "
-            f"(sacreBLEU PairedTest, {SAMPLES} resamples): score, 95% CI over the resamples, "
-            f"{MARK} p < {ALPHA} (p-values in the CSV)",
+            f"(sacreBLEU's paired bootstrap, {SAMPLES} resamples): score, 95% CI over the "
+            f"resamples, {MARK} p < {ALPHA} (p-values in the CSV), and the difference from the "
+            "baseline with its 95% CI over the same resamples",
             *(f"{name}: {sig}" for name, sig in tests.signatures.items()),
         ]
     )
