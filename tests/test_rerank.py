@@ -160,7 +160,7 @@ def test_grid_tuning_picks_the_grid_point_whose_picks_score_best(models, src):
     best_value = max(values.values())
     best = dict(next(w for w, v in values.items() if v == best_value))  # the first of the best
     assert len(set(values.values())) > 1  # the grid's points differ: a real choice
-    assert settings["weights"] == best and settings["tuned_value"] == best_value
+    assert settings["weights"] == best and settings["tuned_quality"] == best_value
     assert settings["tuned_sentences"] == len(KEYS)
     assert search.settings == settings  # recorded as the run's search_settings
     again = rerank(models, weights=best)(model, *src)

@@ -110,8 +110,9 @@ class Tunable(Protocol):
     When ``tunes`` is true, ``lab.tune.tune_search`` calls ``tune(decode, quality)`` once: on
     the first ``tune_limit`` validation examples (None: all), ``decode(search)`` returns a
     search's n-best lists, one per example, and ``quality(outputs)`` the task's metric
-    ``tune_metric`` of one output per example (higher is better). ``tune`` sets the settings
-    and returns what to record beside the run's results (``settings``)."""
+    ``tune_metric`` of one output per example (negated where lower is better: higher is always
+    better). ``tune`` sets the settings and returns what to record beside the run's results
+    (``settings``)."""
 
     tunes: bool
     tune_metric: str

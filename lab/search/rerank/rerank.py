@@ -84,6 +84,8 @@ class Rerank:
         scorer runs once over the whole batch of candidates."""
         unique = [distinct(hyps) for hyps in lists]
         flat = [(i, h) for i, hyps in enumerate(unique) for h in hyps]
+        if not flat:
+            return [[] for _ in unique]
         rows = torch.tensor([i for i, _ in flat], dtype=torch.long, device=src.device)  # (H,)
         batch = Batch([h for _, h in flat], rows, src, src_lengths)
         with torch.inference_mode():
@@ -107,7 +109,7 @@ class Rerank:
                 proved_optimal=None,
                 info={**(scored[c].hyp.info or {}), **as_info(scored[c].features)},
             )
-            for c in ranked([s.hyp for s in scored], scores)[: self.nbest]
+            for c in ranked(scores)[: self.nbest]
         ]
 
     def tune(self, decode: Decode, quality: Quality) -> dict[str, Any]:
@@ -118,7 +120,7 @@ class Rerank:
         self.settings = {
             "weights": dict(self.weights),
             "tuned_metric": self.tune_metric,
-            "tuned_value": value,
+            "tuned_quality": value,  # the metric there (negated where lower is better)
             "tuned_sentences": len(lists),
         }
         return self.settings

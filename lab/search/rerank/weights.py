@@ -111,9 +111,9 @@ def total(terms: Mapping[str, float], weights: Mapping[str, float]) -> float:
     return sum(w * terms[n] for n, w in weights.items())
 
 
-def ranked(hyps: Sequence[Hypothesis], scores: Sequence[float]) -> list[int]:
-    """Indices of ``hyps`` by descending score (a stable sort: ties keep their order)."""
-    return sorted(range(len(hyps)), key=lambda i: -scores[i])
+def ranked(scores: Sequence[float]) -> list[int]:
+    """Indices by descending score (a stable sort: ties keep their order)."""
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
 def grid_search(
@@ -128,7 +128,7 @@ def grid_search(
         picks = []
         for hyps in lists:
             scores = [total(h.info or {}, point) for h in hyps]
-            picks.append(hyps[ranked(hyps, scores)[0]])
+            picks.append(hyps[ranked(scores)[0]])
         value = quality(picks)
         if best is None or value > best[1]:
             best = (point, value)
