@@ -53,22 +53,30 @@ def tune_search(
     refs = [list(examples[p.index].refs) for p in pairs]
     text = texts(tokenizer.decode, model.eos_id)
     metric, sign = search.tune_metric, -1.0 if search.tune_metric in LOWER_IS_BETTER else 1.0
-    names = [metric] if metric in task.default_metrics else list(task.default_metrics)
+    names = metric_names(metric, task, refs)
 
     def decode(s: Search) -> list[list[Hypothesis]]:
         nbests, _, _ = decode_pairs(model, s, pairs, batch_size, device, keys, tokenizer.decode)
         return [nbests[p.index] for p in pairs]
 
     def quality(outputs: Sequence[Hypothesis]) -> float:
-        values = compute_metrics(names, [text(h) for h in outputs], refs)
-        if metric not in values:
-            raise LabError(
-                f"search.tune_metric={metric} is not a metric of this task; choose one of "
-                f"{', '.join(k for k, v in values.items() if isinstance(v, int | float))}."
-            )
-        return sign * float(values[metric])
+        return sign * float(compute_metrics(names, [text(h) for h in outputs], refs)[metric])
 
     model.eval()
     settings = search.tune(decode, quality)
     print(f"tuned on {len(pairs)} {split} examples: {settings}", flush=True)
     return settings
+
+
+def metric_names(metric: str, task: Task, refs: Sequence[Sequence[str]]) -> list[str]:
+    """The metrics to compute for ``metric`` (it alone where the task names it); one the task's
+    metrics do not produce is refused in one line, before anything is decoded."""
+    names = [metric] if metric in task.default_metrics else list(task.default_metrics)
+    values = compute_metrics(names, [refs[0][0]], [list(refs[0])])  # a reference against itself
+    numbers = [k for k, v in values.items() if isinstance(v, int | float)]
+    if metric not in numbers:
+        raise LabError(
+            f"search.tune_metric={metric} is not a metric of this task; choose one of "
+            f"{', '.join(numbers)}."
+        )
+    return names

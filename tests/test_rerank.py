@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 import lab  # noqa: F401  (registers the searches and scorers)
-from lab.checkpoint import save_model
+from lab.checkpoint import save_model, tokenizer_fingerprint
 from lab.errors import LabError
 from lab.pipeline import build_search
 from lab.registry import SEARCHES
@@ -254,3 +255,32 @@ def test_lab_run_tunes_the_weights_on_validation_and_records_them(root: Path, tr
         want = sum(w * row[f"rerank_{n}"] for n, w in weights.items())
         assert row["score"] == pytest.approx(want, abs=1e-6)
         assert row["rerank_direct"] == row["logprob"] and row["rerank_length"] == row["length"]
+
+
+def test_a_tune_metric_the_task_does_not_produce_fails_in_one_line(root: Path, trained: Path):
+    args = ["run", "search=rerank", "search.tune=grid", "search.grid={direct:[1]}"]
+    run_dir = root / "bad_metric"
+    proc = run_lab(
+        [*args, "search.tune_metric=bleurt", *tiny(eval__limit=2), f"hydra.run.dir={run_dir}"],
+        root,
+        trained,
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "search.tune_metric=bleurt is not a metric of this task; choose one of" in lines[0]
+    assert "bleu" in lines[0] and "tuned on" not in proc.stdout
+
+
+def test_scorer_models_of_different_tokenizers_are_refused_naming_both(tmp_path: Path):
+    hashes, paths = [], []
+    for arch, text in (("gru", "abc"), ("decoder_only", "def")):
+        (tmp_path / f"{text}.model").write_text(text)  # two tokenizer files of the same size
+        tok = SimpleNamespace(path=tmp_path / f"{text}.model", vocab_size=VOCAB)
+        hashes.append(tokenizer_fingerprint(tok)["sha256"])
+        paths.append(tmp_path / f"{arch}.pt")
+        save_model(tiny_model(arch, VOCAB), arch, TINY[arch], paths[-1], {}, tok)
+    scorers = ["direct", {"name": "channel", "model": str(paths[0])}]
+    scorers.append({"name": "lm", "model": str(paths[1])})
+    with pytest.raises(LabError) as e:
+        SEARCHES.build("rerank", candidates=BEAM, scorers=scorers)
+    assert all(f"tokenizer {h}" in str(e.value) for h in hashes) and "\n" not in str(e.value)
