@@ -65,11 +65,6 @@ def inner(models, src, cfg=BEAM) -> list[list[Hypothesis]]:
     return call_search(search, models[0], *src, keys=KEYS).nbest
 
 
-def one(src, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-    tokens, lengths = src
-    return tokens[i : i + 1, : lengths[i]], lengths[i : i + 1]
-
-
 def score(model, src_tokens: tuple[int, ...], tgt_tokens: tuple[int, ...]) -> float:
     """``model.score`` of one (source, target) pair, unpadded; an empty source is one padding
     token of length 0."""
@@ -82,6 +77,10 @@ def weighted(h: Hypothesis, weights: dict[str, float], src_len: int, normalize: 
     """The score by the formula of Yee et al. (2019), from the features in ``info``."""
     by = {"direct": h.length, "channel": src_len, "lm": src_len, "length": 1}
     return sum(w * h.info[f"rerank_{n}"] / (by[n] if normalize else 1) for n, w in weights.items())
+
+
+def total(features: dict[str, float], w: dict[str, float]) -> float:
+    return sum(w[n] * features[n] for n in w)
 
 
 def test_with_the_direct_model_alone_rerank_returns_the_inner_searchs_lists(models, src):
@@ -109,7 +108,7 @@ def test_each_feature_in_info_equals_its_independent_recomputation(models, src):
     weights = {"direct": 1.0, "channel": 0.5, "lm": 0.3, "length": 0.1}
     out = rerank(models, weights=weights, nbest=6)(model, *src)
     for i, ranked in enumerate(out.nbest):
-        x = tuple(one(src, i)[0][0].tolist())
+        x = tuple(src[0][i, : src[1][i]].tolist())  # the source, unpadded
         for h in ranked:
             y = h.tokens if h.finished else (*h.tokens, model.eos_id)  # the channel's source
             assert h.info["rerank_direct"] == pytest.approx(score(model, x, h.tokens), abs=1e-5)
@@ -166,10 +165,6 @@ def test_grid_tuning_picks_the_grid_point_whose_picks_score_best(models, src):
     assert search.settings == settings  # recorded as the run's search_settings
     again = rerank(models, weights=best)(model, *src)
     assert [h.tokens for h in search(model, *src).best()] == [h.tokens for h in again.best()]
-
-
-def total(features: dict[str, float], w: dict[str, float]) -> float:
-    return sum(w[n] * features[n] for n in w)
 
 
 def test_the_rerank_config_composes_and_builds_its_scorers(tmp_path: Path):
