@@ -44,6 +44,7 @@ from lab.results import (
 from lab.run_files import discard_staged_files, write_run
 from lab.search.contracts import nbest_of, settings_of
 from lab.tasks.base import Example, Task
+from lab.tune import tune_search
 
 VOLATILE_KEYS = IGNORED  # config keys that change no number (see ``lab.provenance``)
 
@@ -163,6 +164,7 @@ def _run(
         check_source_lengths(model, pairs, prep.examples, prep.split)
         save_nbest = bool(cfg.eval.save_nbest) or nbest_of(search) > 1
         with interrupted_while("decoding"), decoding_precision(str(cfg.precision), device):
+            tune_search(search, model, task, source.tokenizer, cfg.eval.batch_size, device)
             result = evaluate(
                 model, search, prep.examples, pairs, source.tokenizer, task.default_metrics,
                 cfg.eval.batch_size, device, save_nbest=save_nbest,

@@ -175,8 +175,19 @@ PROCESSORS: Registry[Callable[..., Processor]] = Registry(
 TASKS: Registry[Any] = Registry("task", "tasks: data splits, references and default metrics")
 METRICS: Registry[Any] = Registry("metric", "corpus metrics over hypotheses and references")
 UTILITIES: Registry[Any] = Registry("utility", "MBR utilities u(hypothesis, pseudo-reference)")
+SCORERS: Registry[Any] = Registry("scorer", "rerank features of a (source, output) pair")
 
 ALL: dict[str, Registry[Any]] = {
     r.kind: r
-    for r in (MODELS, SEARCHES, PENALTIES, STOP_RULES, PROCESSORS, TASKS, METRICS, UTILITIES)
+    for r in (
+        MODELS,
+        SEARCHES,
+        PENALTIES,
+        STOP_RULES,
+        PROCESSORS,
+        TASKS,
+        METRICS,
+        UTILITIES,
+        SCORERS,
+    )
 }

@@ -82,6 +82,24 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
             "utility": "chrf",
         },
     ),
+    (
+        "rerank",
+        {
+            "candidates": {"name": "beam", "beam_size": 3, "nbest": 3},
+            "scorers": ["direct", "length"],
+            "weights": {"direct": 1.0, "length": 0.5},
+            "nbest": 2,
+        },
+    ),
+    (
+        "rerank",
+        {
+            "candidates": {"name": "sample", "num_samples": 4},
+            "scorers": ["direct", "length"],
+            "weights": {"direct": 0.5, "length": -0.2},
+            "normalize": True,
+        },
+    ),
 ]
 SEEDED = {"sample", "stochastic_beam"}
 

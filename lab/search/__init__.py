@@ -3,6 +3,7 @@
 A map of the package (each layer imports only the layers below it; ``lint-imports`` checks it):
 
     mbr.py                  minimum Bayes risk: ranks another search's outputs
+    rerank/                 noisy-channel reranking: another search's outputs by weighted scorers
     speculative/            a draft model proposes blocks, the model verifies each in one call
     beam/                   greedy, beam, beam_lp, diverse_beam, the toolkit presets; penalties,
                             stop rules, candidates, the pool of finished hypotheses
@@ -10,6 +11,7 @@ A map of the package (each layer imports only the layers below it; ``lint-import
     sampling/               sample and stochastic_beam, per-sentence random streams
     processors/             logits processors: constraints, sampling warpers, UID regularizers
     driver.py               the step-by-step decoding loop, written once (``decode``)
+    select.py               what mbr and rerank share: the inner search, its cost, ``Tunable``
     contracts.py            the ``Search`` and ``Processor`` contracts, ``call_search``
     limits.py, rng.py       output length limits; per-sentence random streams
     types.py                ``Hypothesis``, ``SearchOutput``, ``Cost``, ``NEG_INF``
@@ -42,7 +44,7 @@ enumeration)::
     decode(model, src, src_lengths, Limits(), 1, lambda limit: Top2(procs, gens, model.eos_id))
 """
 
-from lab.search import beam, exact, mbr, processors, sampling, speculative  # noqa: F401
+from lab.search import beam, exact, mbr, processors, rerank, sampling, speculative  # noqa: F401
 from lab.search.types import Cost, Hypothesis, SearchOutput
 
 __all__ = ["Cost", "Hypothesis", "SearchOutput"]

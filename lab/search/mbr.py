@@ -24,8 +24,7 @@ searches) and ``selection_seconds`` (detokenizing, scoring, ranking).
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -34,28 +33,11 @@ from lab.errors import LabError
 from lab.metrics.utility import Utility
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES, UTILITIES
-from lab.search.contracts import Detokenize, Search, call_search
+from lab.search.contracts import Detokenize
 from lab.search.limits import check_positive
 from lab.search.rng import pseudo_ref_keys
-from lab.search.types import Cost, Hypothesis, SearchOutput
-
-Text = Callable[[Hypothesis], str]  # a hypothesis -> its detokenized text
-
-
-def build_inner(key: str, cfg: Any) -> Search:
-    """The search that ``search.<key>`` describes (a config with a ``name``), built now, so that
-    a bad inner key fails before anything is trained or decoded."""
-    if not isinstance(cfg, Mapping) or not isinstance(cfg.get("name"), str):
-        raise LabError(
-            f"search.{key} must be a search config with a name, e.g. "
-            f"{{name: beam, beam_size: 5, nbest: 5}}; got {cfg!r}."
-        )
-    opts = dict(cfg)
-    name = opts.pop("name")
-    try:
-        return SEARCHES.build(name, **opts)
-    except LabError as e:
-        raise LabError(f"search.{key}: {e}") from None
+from lab.search.select import Generation, Text, build_inner, distinct, texts
+from lab.search.types import Hypothesis, SearchOutput
 
 
 def build_utility(name: Any) -> Utility:
@@ -97,35 +79,26 @@ class MBR:
         if detokenize is None:
             raise ValueError("MBR compares texts: pass detokenize (token ids -> str)")
         n = src.size(0)
-        started = time.perf_counter()
-        cands = call_search(self.candidates, model, src, src_lengths, keys, detokenize)
+        gen = Generation()
+        cands = gen.run(self.candidates, model, src, src_lengths, keys, detokenize)
         refs = cands
         if self.pseudo_refs is not None:
             ref_keys = pseudo_ref_keys(range(n) if keys is None else keys)
-            refs = call_search(self.pseudo_refs, model, src, src_lengths, ref_keys, detokenize)
-        generated = time.perf_counter()
+            refs = gen.run(self.pseudo_refs, model, src, src_lengths, ref_keys, detokenize)
         calls = self.utility.calls
-        text = _texts(detokenize, model.eos_id)
+        text = texts(detokenize, model.eos_id)
         nbest = [
             self.rank(cand, ref, text) for cand, ref in zip(cands.nbest, refs.nbest, strict=True)
         ]
-        cost = Cost()
-        for inner in (cands, refs) if refs is not cands else (cands,):
-            cost.add(inner.cost)
-        cost.sentences = n
-        cost.utility_calls += self.utility.calls - calls
-        cost.generation_seconds = generated - started
-        cost.selection_seconds = time.perf_counter() - generated
-        return SearchOutput(nbest, cost)
+        out = gen.output(nbest, n)
+        out.cost.utility_calls += self.utility.calls - calls
+        return out
 
     def rank(
         self, candidates: Sequence[Hypothesis], refs: Sequence[Hypothesis], text: Text
     ) -> list[Hypothesis]:
         """One sentence's ``nbest`` best distinct candidates by expected utility."""
-        first: dict[tuple[int, ...], Hypothesis] = {}
-        for h in candidates:
-            first.setdefault(h.tokens, h)  # duplicates dropped, first occurrence kept
-        unique = list(first.values())
+        unique = distinct(candidates)  # duplicates dropped, first occurrence kept
         utility = self.utility.matrix([text(h) for h in unique], [text(r) for r in refs])
         expected = utility.mean(dim=1).tolist()  # (C,) uniform weights over the R refs
         order = sorted(range(len(unique)), key=lambda c: -expected[c])  # stable: ties keep order
@@ -134,17 +107,3 @@ class MBR:
             dataclasses.replace(h, score=e, proved_optimal=None, info={"expected_utility": e})
             for h, e in ranked
         ]
-
-
-def _texts(detokenize: Detokenize, eos: int) -> Text:
-    """Detokenized text of a hypothesis (EOS dropped), computed once per token sequence."""
-    cache: dict[tuple[int, ...], str] = {}
-
-    def text(hyp: Hypothesis) -> str:
-        toks = hyp.tokens
-        if toks not in cache:
-            ids = toks[:-1] if hyp.finished and toks and toks[-1] == eos else toks
-            cache[toks] = detokenize(list(ids))
-        return cache[toks]
-
-    return text
