@@ -139,3 +139,27 @@ def test_sampling_and_toolkits_prose() -> None:
     beam5 = pd.read_csv(REPORTS / "toolkits/toolkits_beam5.csv").set_index("run").bleu
     gaps = [beam5[p] - beam5["beam"] for p in ("beam_hf", "beam_fairseq", "beam_onmt", "beam_ct2")]
     assert said(f"outlier ({min(gaps):.1f}-{max(gaps):.1f} BLEU lower")
+
+
+def _seed_tests() -> pd.DataFrame:
+    tests = pd.read_csv(REPORTS / "multi30k/multi30k_seeds_paired_tests.csv")
+    return tests[~tests["baseline"]].set_index("seed")
+
+
+def test_multi30k_seeds_prose() -> None:
+    df = runs("multi30k/seeds")
+    seeds = sorted(df["seed"].unique())
+    assert said(f"seeds {', '.join(str(s) for s in seeds)}")
+    by = {s: df[df.search == s].set_index("seed") for s in ("greedy", "beam")}
+    for metric in ("bleu", "bleu_tok_lc"):
+        for search in ("greedy", "beam"):
+            values = by[search][metric]
+            assert said(f"{search} {f(values.mean())} ± {f(values.std())}"), (metric, search)
+    tests = _seed_tests()
+    for seed, row in tests.iterrows():
+        assert said(
+            f"seed {seed}: {row.bleu_delta:+.2f} [{row.bleu_delta_low:+.2f}, "
+            f"{row.bleu_delta_high:+.2f}]"
+        ), seed
+    gain = by["beam"]["bleu"] - by["greedy"]["bleu"]
+    assert said(f"beam's gain {f(gain.mean())} ± {f(gain.std())} BLEU (n={len(gain)})")

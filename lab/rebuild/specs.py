@@ -68,10 +68,13 @@ def table_specs() -> list[TableSpec]:
             "multi30k/runs", "multi30k", {"metric": "bleu", "name": "multi30k_sacrebleu", **m30k}
         ),
         TableSpec("multi30k/seeds", "multi30k", {"name": "multi30k_seeds_paired", **seeded}),
-        TableSpec(
-            "multi30k/seeds",
-            "multi30k",
-            {"metric": "bleu", "rows": ("search",), "cols": ("model",), "name": "multi30k_seeds"},
+        *(
+            TableSpec(
+                "multi30k/seeds",
+                "multi30k",
+                {"metric": m, "rows": ("search",), "cols": ("model",), "name": name},
+            )
+            for m, name in (("bleu", "multi30k_seeds"), ("bleu_tok_lc", "multi30k_seeds_tok_lc"))
         ),
         *(
             TableSpec(
