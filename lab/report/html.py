@@ -96,7 +96,8 @@ def write_dashboard(
     if "tests" in built[0][1]:  # the same tests (BLEU and chrF) whatever the metric: shown once
         sections.append(_tests_section(built[0][1]["tests"]))
     data, views = _page_data(df, runs, max_sentences)
-    body = "\n".join([*sections, _runs_section(runs), _compare_section(), alignment_section(views)])
+    parts = [*sections, _runs_section(runs), _compare_section(), alignment_section(views)]
+    body = "\n".join(p for p in parts if p)  # no alignments: no section, not even a line
     title = f"lab report: {specs[0].name} ({len(df)} runs)"
     page = _render(title, body, data)
     return atomic_write_text(Path(out_dir) / f"{specs[0].name}.html", page)
