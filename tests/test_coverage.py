@@ -11,12 +11,14 @@ import math
 import pytest
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 import lab.search  # noqa: F401  (registers the searches)
 from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
 from lab.search.beam.coverage import CoveragePenalty
+from tests.helpers.brute_force import enumerate_outputs
 from tests.helpers.models import sources, tiny_model
 from tests.helpers.table_model import EOS, A, AttentionTableModel, B, C
 
@@ -205,3 +207,26 @@ def test_the_settings_name_the_penalty_only_when_there_is_one() -> None:
     assert "coverage" not in SEARCHES.build("beam").settings
     settings = SEARCHES.build("beam", coverage="summary", beta=0.5).settings
     assert (settings["coverage"], settings["beta"]) == ("summary", 0.5)
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+@pytest.mark.parametrize("name", ["wu", "summary"])
+def test_a_beam_that_covers_every_output_returns_the_best_penalized_one(arch, name) -> None:
+    """With room for every output (3 words, at most 4 tokens: 121 outputs, 81 of them cut at
+    the limit), the n-best is the enumeration's best by GNMT score minus the coverage penalty."""
+    model, (src, lengths) = tiny_model(arch, vocab=6), sources(6, vocab=6, lengths=(3,))
+    search = SEARCHES.build(
+        "beam_lp", beam_size=128, nbest=5, max_len_a=0.0, max_len_b=4, coverage=name, beta=0.5
+    )
+    got = search(model, src, lengths).nbest[0]
+    outputs = list(enumerate_outputs(4, words=(3, 4, 5)))
+    tgt = pad_sequence([torch.tensor(o) for o in outputs], batch_first=True)  # (O, T)
+    with torch.no_grad():
+        logp = model.score(src.expand(len(outputs), -1), lengths.expand(len(outputs)), tgt)
+    scored = []
+    for lp, out in zip(logp.tolist(), outputs, strict=True):
+        cov = real_coverage(model, src[0], 3, out)
+        scored.append((lp / ((5 + len(out)) / 6) ** 0.6 - float(ONMT[name](cov, 0.5)), out))
+    best = sorted(scored, key=lambda s: -s[0])[:5]
+    assert [h.tokens for h in got] == [o for _, o in best]
+    assert [h.score for h in got] == pytest.approx([s for s, _ in best], abs=1e-4)
