@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from lab.alignment import check_save_attention, saved_attention
 from lab.data import Pair, pad, sentence_batches
 from lab.metrics import compute_metrics
 from lab.metrics.diversity import list_diagnostics
@@ -89,12 +90,21 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     save_nbest: bool,
+    save_attention: bool = False,
 ) -> Evaluation:
+    """Decode ``pairs`` and measure them; ``save_attention``: each prediction row also gets the
+    alignment of its output with its source (``lab.alignment``)."""
     model.eval()
+    if save_attention:
+        check_save_attention(model)
     keys, cons = [example_key(ex.id) for ex in examples], target_constraints(examples, tokenizer)
     nbests, cost, seconds = decode_pairs(
         model, search, pairs, batch_size, device, keys, tokenizer.decode, cons
     )
+    alignments: dict[int, dict[str, Any]] = {}
+    if save_attention:  # after decoding: the alignment pass is not decoding time
+        best = {i: n[0].tokens for i, n in nbests.items()}
+        alignments = saved_attention(model, tokenizer, pairs, best, batch_size, device)
     ref_scores = reference_scores(model, examples, pairs, tokenizer, batch_size, device)
     preds, hyps, refs, lists = [], [], [], []
     out_tokens = 0
@@ -104,20 +114,11 @@ def evaluate(
         lists.append([_text(tokenizer, h, model.eos_id) for h in nbest])
         hyp = lists[-1][0]
         out_tokens += best.length
-        row: dict[str, Any] = {
-            "id": ex.id,
-            "src": ex.src,
-            "ref": ex.refs[0] if len(ex.refs) == 1 else list(ex.refs),
-            "hyp": hyp,
-            "logprob": best.logprob,
-            **_reference(ref_scores, p.index),
-            "score": best.score,
-            "length": best.length,
-            "finished": best.finished,
-            **_proof(best),
-        }
+        row = _prediction_row(ex, best, hyp, _reference(ref_scores, p.index))
         if save_nbest:
             row["nbest"] = [_nbest_row(tokenizer, h, model.eos_id) for h in nbest]
+        if p.index in alignments:
+            row["attention"] = alignments[p.index]
         preds.append(row)
         hyps.append(hyp)
         refs.append(list(ex.refs))
@@ -139,6 +140,25 @@ def evaluate(
         metrics["mean_ref_logprob"] = sum(scored) / len(scored)
     metrics.update(list_diagnostics(lists, refs))  # only when some n-best has 2+ entries
     return Evaluation(preds, metrics)
+
+
+def _prediction_row(
+    ex: Example, best: Hypothesis, hyp: str, reference: dict[str, Any]
+) -> dict[str, Any]:
+    """One line of ``predictions.jsonl``: the example, its best output ``best`` (text ``hyp``)
+    and the reference's scores ``reference``."""
+    return {
+        "id": ex.id,
+        "src": ex.src,
+        "ref": ex.refs[0] if len(ex.refs) == 1 else list(ex.refs),
+        "hyp": hyp,
+        "logprob": best.logprob,
+        **reference,
+        "score": best.score,
+        "length": best.length,
+        "finished": best.finished,
+        **_proof(best),
+    }
 
 
 def target_constraints(examples: Sequence[Example], tokenizer) -> list[Constraints | None] | None:

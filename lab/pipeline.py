@@ -168,6 +168,7 @@ def _run(
             result = evaluate(
                 model, search, prep.examples, pairs, source.tokenizer, task.default_metrics,
                 cfg.eval.batch_size, device, save_nbest=save_nbest,
+                save_attention=bool(cfg.eval.get("save_attention", False)),
             )  # fmt: skip
         value = objective(cfg, result.metrics)
         record(run_dir, cfg, config, prep, meta, result, value, time.time() - started)

@@ -174,6 +174,39 @@ def test_user_errors_are_one_line(args, message, sweep, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def _with_attention(sweep: Path, root: Path) -> Path:
+    """The sweep with the beam run's first two predictions carrying their alignment, as
+    ``eval.save_attention=true`` writes it (one token looks like markup)."""
+    copy = root / "sweep"
+    shutil.copytree(sweep, copy)
+    path = copy / "beam" / "predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows[:2]:
+        src, tgt = row["src"].split()[:3] + ["</s>"], ["<b>", *row["hyp"].split()[:2], "</s>"]
+        weights = [[round((i + j) % 4 / 3, 3) for j in range(len(src))] for i in range(len(tgt))]
+        row["attention"] = {"src": src, "tgt": tgt, "weights": weights}
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return copy
+
+
+def test_saved_attention_gets_an_alignment_view_and_none_without(sweep, page_file, tmp_path):
+    page = _build(_with_attention(sweep, tmp_path), tmp_path / "out").read_text(encoding="utf-8")
+    assert "<section id='alignment-section'>" in page
+    beam = next(
+        i
+        for i, r in enumerate(_data(tmp_path / "out" / "dash.html")["runs"])
+        if r["name"] == "beam"
+    )
+    for k in (0, 1):
+        assert f"<details class='alignment' id='align-{beam}-{k}'>" in page
+    assert "id='align-" + str(beam) + "-2'" not in page  # the third sentence saved none
+    assert page.count("<table class='align'>") == 2
+    assert "<th>&lt;b&gt;</th>" in page and "<th><b>" not in page  # pieces shown as text
+    assert "background:rgba(9,105,218,1.00)" in page and "background:rgba(9,105,218,0.00)" in page
+    plain = page_file.read_text(encoding="utf-8")
+    assert "alignment-section" not in plain and "<table class='align'>" not in plain
+
+
 # --- the page in a browser -------------------------------------------------------------------
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser"):
@@ -315,3 +348,20 @@ def test_the_committed_dashboard_renders_as_its_committed_screenshot(browser):
     diff = ImageStat.Stat(ImageChops.difference(fresh, committed)).mean
     assert max(diff) < 4, diff  # 0.07 here; a blank page scores 9, the page upside down 16
     assert errors == []
+
+
+def test_the_drill_down_shows_a_saved_alignment_under_its_hypothesis(browser, sweep, tmp_path):
+    page_file = _build(_with_attention(sweep, tmp_path), tmp_path / "out")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_file.as_uri())
+    _run_row(page, "greedy").locator("input.pick-a").check()
+    _run_row(page, "beam").locator("input.pick-b").check()
+    views = page.locator("#compare tbody td.hyp-b details.alignment")
+    assert views.count() == 2 and page.locator("#compare tbody td.hyp-a details").count() == 0
+    views.first.locator("summary").click()
+    assert views.first.locator("table.align tr").count() == 5  # the source row, 4 output tokens
+    assert views.first.locator("table.align").is_visible()
+    assert errors == []
+    page.close()

@@ -28,6 +28,7 @@ from lab.vocab import SEP_ID
 from tests.helpers.model_checks import (
     SRC_V,
     TGT_V,
+    check_attention,
     check_batch_invariance,
     check_beam_reorder,
     check_gold_steps,
@@ -189,6 +190,10 @@ def test_score_is_batch_invariant(model):
 
 def test_sentences_leave_the_batch_mid_decoding(model):
     check_select_sentences(model)
+
+
+def test_cross_attention_when_asked_follows_the_rows_and_changes_no_log_prob(model):
+    check_attention(model)
 
 
 def test_a_training_step_gives_every_parameter_a_finite_nonzero_gradient(model):

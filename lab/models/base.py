@@ -6,6 +6,10 @@ A search algorithm touches a model only through these methods:
 - ``init_state(memory, beam_size) -> State``;
 - ``step(prev_tokens, state) -> (log_probs, state)``: ``log_probs`` is ``(B*K, V)``;
 - ``reorder(state, index) -> State``: ``index`` selects hypothesis rows (``(B*K,)``);
+- ``cross_attention``: whether ``step`` can report where it looked in the source. A search
+  that needs it (coverage penalties, alignments) starts from ``state.asking_attention()``; the
+  state ``step`` returns then carries ``attention`` ``(B*K, S)`` (rows sum to 1 over the
+  source positions, 0 at padding). Models without cross-attention leave it None;
 - ``step_block(tokens, state) -> (log_probs, states)``: ``step`` over a block ``(N, L)`` of
   tokens (default: L calls of ``step``), for speculative decoding;
 - ``score(src_tokens, src_lengths, tgt_tokens, tgt_lengths) -> (B,)`` log-probabilities.
@@ -47,6 +51,9 @@ class State:
     ``shared``: tensors with one row per *sentence* in dim 0 (``B``), identical for all beams of
     a sentence (encoder memory, cross-attention keys/values); never copied per beam and only
     touched when sentences leave the batch. ``beam_size`` = K; ``step`` counts decoded tokens.
+    ``want_attention``: a search asks ``step`` for its cross-attention (off by default, so a
+    model computes no weights it is not asked for); ``attention`` ``(B*K, S)``: that of the
+    step that made this state, or None; it has one row per hypothesis, as ``hyp``.
 
     A value of ``hyp`` or ``shared`` is a tensor or a list (or tuple) of tensors, typically one
     per layer (``hyp={"k": [k_0, k_1, ...], "v": [...]}``); every tensor of a list follows the
@@ -57,19 +64,38 @@ class State:
     shared: dict[str, Leaf]
     beam_size: int
     step: int = 0
+    want_attention: bool = False
+    attention: Tensor | None = None
 
     def reorder(self, index: Tensor) -> State:
         """Select hypothesis rows: ``index`` is ``(N',)`` into the current ``B*K`` rows."""
-        return replace(self, hyp=map_tensors(lambda v: v.index_select(0, index), self.hyp))
+        attn = None if self.attention is None else self.attention.index_select(0, index)
+        return replace(
+            self, hyp=map_tensors(lambda v: v.index_select(0, index), self.hyp), attention=attn
+        )
+
+    def asking_attention(self) -> State:
+        """This state with ``want_attention`` set: the next ``step`` reports its attention."""
+        return replace(self, want_attention=True)
+
+    def successor(self, hyp: dict[str, Leaf], attention: Tensor | None = None) -> State:
+        """The state one step on with hypothesis tensors ``hyp``; ``attention`` ``(B*K, S)`` is
+        kept only when asked for (``want_attention``), which passes on."""
+        return replace(
+            self, hyp=hyp, step=self.step + 1,
+            attention=attention if self.want_attention else None,
+        )  # fmt: skip
 
     def select_sentences(self, keep: Tensor) -> State:
         """Keep only sentences ``keep`` (``(B',)`` indices into the current B sentences)."""
         k = self.beam_size
         rows = (keep[:, None] * k + torch.arange(k, device=keep.device)).reshape(-1)  # (B'*K,)
+        attn = None if self.attention is None else self.attention.index_select(0, rows)
         return replace(
             self,
             hyp=map_tensors(lambda v: v.index_select(0, rows), self.hyp),
             shared=map_tensors(lambda v: v.index_select(0, keep), self.shared),
+            attention=attn,
         )
 
 
@@ -89,6 +115,12 @@ class DecoderModel(nn.Module, ABC):
     def max_positions(self) -> int | None:
         """Longest target (in tokens) the model can decode, or None for unbounded."""
         return None
+
+    @property
+    def cross_attention(self) -> bool:
+        """Whether ``step`` reports its attention over the source tokens when the state asks
+        (``State.want_attention``); False unless an architecture says otherwise."""
+        return False
 
     # --- decoding interface -------------------------------------------------------------
     @abstractmethod

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lab.errors import LabError
 from lab.models.base import Leaf, State
+from lab.models.copy import masked_attention
 
 KV = tuple[Tensor, Tensor]  # keys and values ``(N, H, T, Dh)`` each
 
@@ -88,11 +89,25 @@ class Attention(nn.Module):
         The K beams of a sentence become K query positions of that sentence, so encoder keys
         and values are shared by the beams instead of copied K times.
         """
+        return self.attend_beams_weighted(query, k, v, mask, beam, weights=False)[0]
+
+    def attend_beams_weighted(
+        self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor, beam: int, weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """``attend_beams``, and with ``weights`` its attention averaged over the heads
+        ``(B*K, S)`` (0 at padding). The output still comes from the fused kernel, which returns
+        no weights, so asking for them adds one product and softmax and changes no output."""
         nk = query.size(0)  # B*K
         q = self.q(query).view(nk // beam, beam, -1)  # (B, K, D)
         q = split_heads(q, self.n_heads)  # (B, H, K, Dh)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, K, Dh)
-        return self.out(merge_heads(o).reshape(nk, 1, -1))  # (B*K, 1, D)
+        out = self.out(merge_heads(o).reshape(nk, 1, -1))  # (B*K, 1, D)
+        if not weights:
+            return out, None
+        b, h, kk, dh = q.shape
+        scores = (q @ k.transpose(-1, -2)).view(b, h * kk, -1) / math.sqrt(dh)  # (B, H*K, S)
+        p = masked_attention(scores.float(), mask.view(b, -1))  # (B, H*K, S)
+        return out, p.view(b, h, kk, -1).mean(1).reshape(nk, -1)  # (B*K, S)
 
 
 class FeedForward(nn.Module):
@@ -162,25 +177,32 @@ def step_layers(
     state: State,
     memory: tuple[str, str],
     head: Callable[[Tensor], Tensor],
+    cross: bool = False,
 ) -> tuple[Tensor, State]:
     """One cached decoding step of the embedded tokens ``x`` ``(B*K, 1, D)``: through every
     layer, called as ``layer.step(x, own_kv, memory_kv, mask, beam)`` with its entry of the
     hypotheses' caches (``state.hyp["k"]``, ``["v"]``) and of the per-sentence keys/values
     named by ``memory`` in ``state.shared`` (mask: ``shared["src_mask"]``), then through
     ``head`` to logits. Returns the log-probs ``(B*K, V)`` and the state with the grown caches,
-    one step on."""
+    one step on. ``cross``: the layers have a cross-attention whose weights the last layer
+    reports (``layer.step(..., weights=True)`` -> a third value ``(B*K, S)``) when the state
+    asks for them (``State.want_attention``)."""
     sh, hyp = state.shared, state.hyp
-    keys, values = [], []
-    for layer, k, v, mk, mv in zip(
-        layers, hyp["k"], hyp["v"], sh[memory[0]], sh[memory[1]], strict=True
+    keys, values, attention = [], [], None
+    last = len(layers) - 1
+    for i, (layer, k, v, mk, mv) in enumerate(
+        zip(layers, hyp["k"], hyp["v"], sh[memory[0]], sh[memory[1]], strict=True)
     ):
-        x, (k, v) = layer.step(x, (k, v), (mk, mv), sh["src_mask"], state.beam_size)
+        args = (x, (k, v), (mk, mv), sh["src_mask"], state.beam_size)
+        if cross and state.want_attention and i == last:
+            x, (k, v), attention = layer.step(*args, weights=True)
+        else:
+            x, (k, v) = layer.step(*args)
         keys.append(k)
         values.append(v)
     logits = head(x[:, 0])  # (B*K, V)
     grown: dict[str, Leaf] = {"k": keys, "v": values}
-    new = State(hyp=grown, shared=sh, beam_size=state.beam_size, step=state.step + 1)
-    return torch.log_softmax(logits.float(), dim=-1), new
+    return torch.log_softmax(logits.float(), dim=-1), state.successor(grown, attention)
 
 
 def init_weights(model: nn.Module, d_model: int, *embeddings: nn.Embedding) -> None:

@@ -15,98 +15,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lab.errors import LabError
 from lab.models.base import DecoderModel, State, padding_mask
-from lab.models.copy import CopyHead, copy_unsupported, masked_attention
+from lab.models.copy import CopyHead, copy_unsupported
+from lab.models.rnn_attention import ATTENTIONS
 from lab.registry import MODELS
 
 CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
-
-
-class SourceAttention(nn.Module):
-    """Attention of decoder states over one sentence's encoder outputs.
-
-    ``prepare`` turns the encoder outputs into keys and values once per sentence; ``forward``
-    takes N queries per sentence (the K beams while decoding, the T positions under teacher
-    forcing) so the per-sentence memory is shared by all of them, never copied.
-    """
-
-    ctx_dim: int
-
-    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
-        """Keys and values ``(B, S, .)`` of the encoder outputs ``enc`` ``(B, S, E)``."""
-        raise NotImplementedError
-
-    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
-        """Unnormalized scores ``(B, N, S)`` of queries ``q`` ``(B, N, H)``."""
-        raise NotImplementedError
-
-    def forward(
-        self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Weights ``(B, N, S)`` and contexts ``(B, N, ctx_dim)``; ``mask`` ``(B, S)``: True at
-        real tokens. An empty source gets zero weights and the zero context (``masked_attention``:
-        no NaN, in the gradient either)."""
-        p = masked_attention(self.scores(q, keys), mask)  # (B, N, S)
-        return p, torch.bmm(p, values)  # (B, N, ctx_dim)
-
-
-class AdditiveAttention(SourceAttention):
-    """Bahdanau et al. (2015): ``v^T tanh(W_q q + W_k k)``; ``W_k k`` is precomputed."""
-
-    def __init__(self, query_dim: int, enc_dim: int) -> None:
-        super().__init__()
-        self.w_q = nn.Linear(query_dim, query_dim, bias=False)
-        self.w_k = nn.Linear(enc_dim, query_dim)
-        self.v = nn.Linear(query_dim, 1, bias=False)
-        self.ctx_dim = enc_dim
-
-    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
-        return self.w_k(enc), enc  # (B, S, H), (B, S, E)
-
-    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
-        hidden = torch.tanh(self.w_q(q)[:, :, None, :] + keys[:, None, :, :])  # (B, N, S, H)
-        return self.v(hidden).squeeze(-1)  # (B, N, S)
-
-
-class DotAttention(SourceAttention):
-    """Luong dot: ``q . k`` with the encoder outputs projected to the decoder size once.
-
-    The projection serves as both keys and values, so the context has the decoder size.
-    """
-
-    def __init__(self, query_dim: int, enc_dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Linear(enc_dim, query_dim, bias=False)
-        self.ctx_dim = query_dim
-
-    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
-        mem = self.proj(enc)  # (B, S, H)
-        return mem, mem
-
-    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(q, keys.transpose(1, 2))  # (B, N, S)
-
-
-class GeneralAttention(SourceAttention):
-    """Luong general: ``q^T W k`` (``W k`` precomputed); the values are the encoder outputs."""
-
-    def __init__(self, query_dim: int, enc_dim: int) -> None:
-        super().__init__()
-        self.w = nn.Linear(enc_dim, query_dim, bias=False)
-        self.ctx_dim = enc_dim
-
-    def prepare(self, enc: Tensor) -> tuple[Tensor, Tensor]:
-        return self.w(enc), enc  # (B, S, H), (B, S, E)
-
-    def scores(self, q: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(q, keys.transpose(1, 2))  # (B, N, S)
-
-
-ATTENTIONS: dict[str, type[SourceAttention] | None] = {
-    "additive": AdditiveAttention,
-    "dot": DotAttention,
-    "general": GeneralAttention,
-    "none": None,
-}
 
 
 class Bridge(nn.Module):
@@ -182,6 +95,11 @@ class RNNSeq2Seq(DecoderModel):
         if tie_embeddings:
             self.out.weight = self.tgt_embed.weight
 
+    @property
+    def cross_attention(self) -> bool:
+        """The decoder's attention over the source, unless ``model.attention=none``."""
+        return self.attn is not None
+
     # --- encoder --------------------------------------------------------------------------
     def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
         """Bidirectional RNN over the packed source: padding never enters the recurrence.
@@ -236,18 +154,21 @@ class RNNSeq2Seq(DecoderModel):
         out, h = self.decoder(x, h0)
         return out, {"h": h.transpose(0, 1)}  # (N, T, H)
 
-    def _readout(self, h: Tensor, shared: dict[str, Tensor], emb: Tensor) -> Tensor:
+    def _readout(
+        self, h: Tensor, shared: dict[str, Tensor], emb: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
         """Logits ``(B, N, V)`` from N decoder outputs per sentence ``h`` ``(B, N, H)`` fed the
-        embedded tokens ``emb`` ``(B, N, E)``; with ``copy``, the mixture's log-probabilities."""
+        embedded tokens ``emb`` ``(B, N, E)`` (with ``copy``, the mixture's log-probabilities),
+        and the attention weights ``(B, N, S)`` (None without attention)."""
         if self.attn is None:
-            return self.out(self.drop(h))  # (B, N, V)
+            return self.out(self.drop(h)), None  # (B, N, V)
         mask = shared["src_mask"]  # (B, S)
         a, ctx = self.attn(h, shared["keys"], shared["values"], mask)  # (B, N, S), (B, N, C)
         logits = self.out(self.drop(torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))))
         if self.copy is None:
-            return logits  # (B, N, V)
+            return logits, a  # (B, N, V)
         gate_in = torch.cat([h, ctx, emb], dim=-1)  # (B, N, H + C + E)
-        return self.copy(logits, a, shared["copy_ids"], gate_in, mask)  # (B, N, V)
+        return self.copy(logits, a, shared["copy_ids"], gate_in, mask), a  # (B, N, V)
 
     def _shared(self, memory: dict[str, Tensor]) -> dict[str, Tensor]:
         shared = {"src_mask": memory["src_mask"]}  # (B, S)
@@ -271,16 +192,17 @@ class RNNSeq2Seq(DecoderModel):
         out, hyp = self._run_decoder(x, state.hyp)  # (B*K, 1, H)
         h = out.view(-1, k, self.hidden)  # (B, K, H): the K beams are K queries per sentence
         emb = x.view(-1, k, x.size(-1))  # (B, K, E)
-        logits = self._readout(h, state.shared, emb).reshape(x.size(0), -1)  # (B*K, V)
-        new = State(hyp=hyp, shared=state.shared, beam_size=k, step=state.step + 1)
-        return torch.log_softmax(logits.float(), dim=-1), new
+        logits, a = self._readout(h, state.shared, emb)  # (B, K, V), (B, K, S)
+        attention = None if a is None else a.reshape(x.size(0), -1)  # (B*K, S)
+        new = state.successor(hyp, attention)
+        return torch.log_softmax(logits.reshape(x.size(0), -1).float(), dim=-1), new  # (B*K, V)
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
         """Teacher-forced logits ``(B, T, V)``; with ``copy``, log-probabilities."""
         memory = self.encode(src_tokens, src_lengths)
         x = self.drop(self.tgt_embed(prev_tokens))  # (B, T, E)
         out, _ = self._run_decoder(x, self._initial_hyp(memory, 1))  # (B, T, H)
-        return self._readout(out, self._shared(memory), x)  # (B, T, V)
+        return self._readout(out, self._shared(memory), x)[0]  # (B, T, V)
 
 
 @MODELS.register("lstm")

@@ -70,17 +70,25 @@ class DecoderLayer(nn.Module):
         cross_kv: tuple[Tensor, Tensor],
         src_mask: Tensor,
         beam: int,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        weights: bool = False,
+    ) -> tuple[Tensor, ...]:
         """One token per hypothesis ``x`` ``(B*K, 1, D)`` against this layer's cached
         self-attention keys/values ``(B*K, H, t, Dh)`` and the per-sentence cross-attention
         keys/values ``(B, H, S, Dh)``; returns the output and the self-attention cache grown
-        by this token (``(B*K, H, t+1, Dh)`` each)."""
-        attn = self.self_attn
+        by this token (``(B*K, H, t+1, Dh)`` each), and with ``weights`` the cross-attention
+        averaged over heads ``(B*K, S)`` as a third value."""
+        attn, seen = self.self_attn, []
         x, grown = cached_self_attention(
             self.r1, x, attn, self_kv, lambda h, kv: attn.attend(h, *kv, None)
         )
-        x = self.r2(x, lambda h: self.cross_attn.attend_beams(h, *cross_kv, src_mask, beam))
-        return self.r3(x, self.ff), grown
+
+        def cross(h: Tensor) -> Tensor:
+            out, p = self.cross_attn.attend_beams_weighted(h, *cross_kv, src_mask, beam, weights)
+            seen.append(p)
+            return out
+
+        x = self.r3(self.r2(x, cross), self.ff)
+        return (x, grown, seen[0]) if weights else (x, grown)
 
 
 @MODELS.register("transformer")
@@ -133,6 +141,12 @@ class Transformer(DecoderModel):
     @property
     def max_positions(self) -> int:
         return self._max_positions
+
+    @property
+    def cross_attention(self) -> bool:
+        """The last decoder layer's cross-attention, averaged over heads, is over the source
+        tokens, except with ``facts`` (then it is over facts, not tokens)."""
+        return self.word_mask is None
 
     def _embed(self, table: nn.Embedding, tokens: Tensor, start: int = 0) -> Tensor:
         if start + tokens.size(1) > self._max_positions:
@@ -221,7 +235,8 @@ class Transformer(DecoderModel):
 
     def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
         x = self._embed(self.tgt_embed, prev_tokens[:, None], start=state.step)  # (B*K, 1, D)
-        return step_layers(self.decoder, x, state, ("ck", "cv"), self._step_head(x, state))
+        head = self._step_head(x, state)
+        return step_layers(self.decoder, x, state, ("ck", "cv"), head, cross=True)
 
     def _step_head(self, x: Tensor, state: State) -> Callable[[Tensor], Tensor]:
         """Last layer's output ``(B*K, D)`` -> logits ``(B*K, V)``; with ``copy``, the mixture's

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from lab.errors import LabError
 from lab.io import atomic_write_text
+from lab.report.alignments import Alignment, alignment_section
 from lab.report.checks import no_runs_error
 from lab.report.render import Table
 from lab.report.runs import PathsLike, as_paths, load_runs
@@ -94,25 +95,31 @@ def write_dashboard(
     sections = [_metric_section(spec, tables, fig) for spec, tables, fig in built]
     if "tests" in built[0][1]:  # the same tests (BLEU and chrF) whatever the metric: shown once
         sections.append(_tests_section(built[0][1]["tests"]))
-    body = "\n".join([*sections, _runs_section(runs), _compare_section()])
-    data = _page_data(df, runs, max_sentences)
+    data, views = _page_data(df, runs, max_sentences)
+    parts = [*sections, _runs_section(runs), _compare_section(), alignment_section(views)]
+    body = "\n".join(p for p in parts if p)  # no alignments: no section, not even a line
     title = f"lab report: {specs[0].name} ({len(df)} runs)"
     page = _render(title, body, data)
     return atomic_write_text(Path(out_dir) / f"{specs[0].name}.html", page)
 
 
 # --- page data -------------------------------------------------------------------------------
-def _page_data(df: pd.DataFrame, runs: Table, max_sentences: int | None) -> dict[str, Any]:
-    """The runs in the runs table's order, each with its sentences or why it has none."""
+def _page_data(
+    df: pd.DataFrame, runs: Table, max_sentences: int | None
+) -> tuple[dict[str, Any], list[tuple[int, str, int, str, Alignment]]]:
+    """The runs in the runs table's order, each with its sentences or why it has none; and the
+    alignments of those that saved them (run index, run name, position, example id)."""
     by_name = dict(zip(run_names(df), df["run_dir"], strict=True))
     table = SentenceTable()
-    entries = []
-    for name in runs.frame["run"]:
+    entries, views = [], []
+    for i, name in enumerate(runs.frame["run"]):
         got = read_sentences(Path(by_name[name]), table, max_sentences)
         entry: dict[str, Any] = {"name": name}
         entry.update({"missing": got} if isinstance(got, str) else {"sentences": got.as_json()})
         entries.append(entry)
-    return {"runs": entries, "sentences": table.as_json(), "cap": max_sentences}
+        for k, a in ({} if isinstance(got, str) else got.alignments).items():
+            views.append((i, name, k, table.ids[got.idx[k]], a))
+    return {"runs": entries, "sentences": table.as_json(), "cap": max_sentences}, views
 
 
 def _json_for_script(data: dict[str, Any]) -> str:

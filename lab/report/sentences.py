@@ -1,4 +1,5 @@
-"""Per-sentence data of runs for the dashboard's drill-down: texts, log-probs and scores.
+"""Per-sentence data of runs for the dashboard's drill-down: texts, log-probs and scores (and
+alignments, where the run saved its attention: ``lab.report.alignments``).
 
 The dashboard compares two runs sentence by sentence. Sources and references are the same for
 every run of one split, so they are kept once (a ``SentenceTable``) and each run keeps only its
@@ -22,6 +23,7 @@ from typing import Any
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from lab.report.alignments import MAX_PER_RUN, Alignment, alignment_of
 from lab.results import PREDICTIONS, read_predictions
 
 DIGITS = 2  # sentence scores are shown to two decimals; more only bloats the page
@@ -61,6 +63,7 @@ class RunSentences:
     bleu: list[float]
     chrf: list[float]
     total: int  # sentences in the run's predictions, before the cap
+    alignments: dict[int, Alignment] = field(default_factory=dict)  # by position in ``idx``
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -122,4 +125,7 @@ def read_sentences(run_dir: Path, table: SentenceTable, limit: int | None) -> Ru
         out.logprob.append(_logprob(row))
         out.bleu.append(bleu)
         out.chrf.append(chrf)
+        alignment = alignment_of(row)
+        if alignment is not None and len(out.alignments) < MAX_PER_RUN:
+            out.alignments[len(out.idx) - 1] = alignment
     return out

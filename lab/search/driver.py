@@ -41,6 +41,7 @@ class Step:
     processed: Tensor  # (n*K, V) after the search's logits processors
     tokens: Tensor  # (n*K, t-1) generated so far (no BOS)
     limit: Tensor  # (n,) each sentence's output limit
+    attention: Tensor | None = None  # (n*K, S) the step's cross-attention, when asked for
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,12 @@ def decode(
     width: int,
     start: Callable[[Tensor], Stepper],
     prefix: ForcedPrefix | None = None,
+    attention: bool = False,
 ) -> SearchOutput:
     """Decode ``src`` ``(B, S)`` with ``width`` rows per sentence; ``start(limit)`` makes the
     call's stepper from the sentences' output limits ``(B,)``; ``prefix``: forced prefixes
-    (each sentence's limit then leaves room for its prefix and EOS)."""
+    (each sentence's limit then leaves room for its prefix and EOS); ``attention``: ask the
+    model for its cross-attention, which every ``Step`` then carries."""
     n, dev = src.size(0), src.device
     cost = Cost(sentences=n, model_calls=1)  # the encode call
     results: list[list[Hypothesis]] = [[] for _ in range(n)]
@@ -113,6 +116,7 @@ def decode(
     if prefix is not None:
         limit = prefix.limits(limit)
     state = model.init_state(model.encode(src, src_lengths), width)
+    state = state.asking_attention() if attention else state
     stepper = start(limit)
     alive = torch.arange(n, device=dev)  # (n,) original sentence ids
     prev = torch.full((n * width,), model.bos_id, device=dev)  # (n*K,)
@@ -126,7 +130,7 @@ def decode(
         processed = apply(stepper.processors, log_probs, tokens, t, lim.repeat_interleave(width))
         if prefix is not None:
             processed = prefix(processed, log_probs, t, alive, width)  # (n*K, V)
-        move = stepper.advance(Step(t, log_probs, processed, tokens, lim))
+        move = stepper.advance(Step(t, log_probs, processed, tokens, lim, state.attention))
         if move.rows is not None:
             state = model.reorder(state, move.rows)
             tokens = tokens.index_select(0, move.rows)

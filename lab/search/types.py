@@ -20,7 +20,8 @@ class Hypothesis:
     True when no other output of the model ranks higher, False when a budget ran out first;
     None for searches that make no such claim. ``info`` holds what a search adds per
     hypothesis (a sample's sampling log-prob, a stochastic beam's perturbed score, MBR's
-    expected utility): numbers keyed by name, written beside it in ``predictions.jsonl``.
+    expected utility, beam's ``coverage_penalty``): numbers keyed by name, written beside it in
+    ``predictions.jsonl``.
     """
 
     tokens: tuple[int, ...]

@@ -199,3 +199,47 @@ def check_select_sentences(model: DecoderModel) -> None:
     run.select(torch.tensor([2, 1]))
     run.step()
     run.check()
+
+
+@torch.no_grad()
+def check_attention(model: DecoderModel) -> None:
+    """Asked for (``State.asking_attention``), ``step`` reports its cross-attention
+    ``(B*K, S)`` without changing its log-probs: each row a distribution over the sentence's real
+    source tokens (0 at padding), carried along by ``reorder`` and ``select_sentences``, and the
+    same for a hypothesis decoded alone. Unasked, or from a model without cross-attention, None."""
+    torch.manual_seed(6)
+    src, lens = make_batch([3, 6, 1], pad=model.pad_id)
+    plain, asked = Replay(model, src, lens, beam=2), Replay(model, src, lens, beam=2)
+    asked.state = asked.state.asking_attention()
+    fed = [words(6, model.tgt_vocab_size, specials(model)) for _ in range(4)]
+    seen = []
+    for t, tokens in enumerate(fed):
+        for run in (plain, asked):
+            run.step(tokens)
+        if t == 1:
+            index = torch.tensor([1, 1, 3, 2, 5, 4])  # within each sentence
+            for run in (plain, asked):
+                run.reorder(index)
+            seen = [a[index] for a in seen]
+        assert plain.state.attention is None
+        torch.testing.assert_close(asked.log_probs[-1], plain.log_probs[-1], atol=0, rtol=0)
+        if not model.cross_attention:
+            continue
+        attn = asked.state.attention  # (B*K, S)
+        assert attn is not None and attn.shape == (6, src.size(1))
+        real = torch.arange(src.size(1))[None, :] < lens[asked.sent][:, None]  # (B*K, S)
+        assert attn.masked_select(~real).eq(0).all()
+        torch.testing.assert_close(attn.sum(1), torch.ones(6), atol=1e-5, rtol=0)
+        seen.append(attn)
+    if not model.cross_attention:
+        return
+    for row in range(6):  # each hypothesis alone: its own sentence, its own fed tokens
+        b = int(asked.sent[row])
+        alone = Replay(model, src[b : b + 1, : lens[b]], lens[b : b + 1], beam=1)
+        alone.state = alone.state.asking_attention()
+        for t in range(len(fed)):
+            alone.step(asked.fed[row : row + 1, t])
+            got = seen[t][row, : lens[b]]
+            torch.testing.assert_close(alone.state.attention[0], got, atol=1e-5, rtol=0)
+    asked.select(torch.tensor([2, 0]))
+    assert asked.state.attention.shape == (4, src.size(1))

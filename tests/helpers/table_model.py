@@ -55,3 +55,44 @@ class TableModel(DecoderModel):
         for seq in prev_tokens.tolist():
             rows.append(torch.stack([self.dist(tuple(seq[1 : i + 1])) for i in range(len(seq))]))
         return torch.stack(rows)  # log-probs are valid logits
+
+
+class AttentionTableModel(TableModel):
+    """A ``TableModel`` that also reports a cross-attention: ``attention[prefix]``, the weights
+    over the source positions of the step that follows ``prefix`` (uniform over the sentence's
+    real tokens where the prefix is missing), 0 at padding."""
+
+    def __init__(
+        self,
+        table: dict[tuple[int, ...], dict[int, float]],
+        attention: dict[tuple[int, ...], list[float]],
+        vocab: int = 24,
+    ) -> None:
+        super().__init__(table, vocab)
+        self.attention = attention
+
+    @property
+    def cross_attention(self) -> bool:
+        return True
+
+    def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
+        return {
+            "lengths": src_lengths,
+            "width": torch.zeros(src_lengths.size(0), src_tokens.size(1)),
+        }
+
+    def weights(self, prefix: tuple[int, ...], n_real: int, width: int) -> Tensor:
+        row = torch.zeros(width)
+        given = self.attention.get(prefix)
+        row[:n_real] = torch.tensor(given) if given is not None else 1.0 / max(n_real, 1)
+        return row
+
+    def step(self, prev_tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        out, nxt = super().step(prev_tokens, state)
+        lengths = state.shared["lengths"].repeat_interleave(state.beam_size).tolist()
+        width = state.shared["width"].size(1)
+        prefixes = nxt.hyp["prefix"].tolist()
+        attn = torch.stack(
+            [self.weights(tuple(p), n, width) for p, n in zip(prefixes, lengths, strict=True)]
+        )  # (N, S)
+        return out, state.successor(nxt.hyp, attn)

@@ -11,6 +11,7 @@ from typing import Any
 from lab.errors import LabError
 from lab.registry import PENALTIES, SEARCHES, STOP_RULES
 from lab.search.beam.beam_search import BeamSearch
+from lab.search.beam.coverage import coverage_penalty
 from lab.search.beam.rules import BeamRules
 from lab.search.processors.chain import Processors
 
@@ -29,15 +30,19 @@ def build_beam(
     length_offset: int = 0,
     rules: BeamRules | None = None,
     preset: str | None = None,
+    coverage: str = "none",
+    beta: float = 0.0,
 ) -> BeamSearch:
     """A beam search from its settings: the one place ``beam``, ``beam_lp`` and the toolkit
-    presets build theirs. The search keeps the settings (``preset`` too) as ``settings``."""
+    presets build theirs. The search keeps the settings (``preset`` too, and a coverage penalty
+    when there is one) as ``settings``."""
     rules = rules or BeamRules()
     settings = {
         "beam_size": beam_size, "nbest": nbest, "max_len_a": max_len_a, "max_len_b": max_len_b,
         "min_len": min_len, "stop_rule": stop_rule, "processors": list(processors or ()),
         "penalty": penalty, "alpha": alpha, "length_offset": length_offset,
         **dataclasses.asdict(rules), **({"preset": preset} if preset else {}),
+        **({"coverage": coverage, "beta": beta} if coverage != "none" else {}),
     }  # fmt: skip
     if stop_rule == "patience" and math.floor(beam_size * rules.patience + 0.5) < 1:
         raise LabError(
@@ -52,8 +57,9 @@ def build_beam(
     offset = {"offset": length_offset} if length_offset else {}
     scorer = PENALTIES.build(penalty, alpha=alpha, **offset)
     stop, procs = STOP_RULES.build(stop_rule), Processors(processors, min_len, limits=True)
+    cov = coverage_penalty(coverage, beta)
     return BeamSearch(
-        beam_size, nbest, (max_len_a, max_len_b), scorer, stop, procs, rules, settings
+        beam_size, nbest, (max_len_a, max_len_b), scorer, stop, procs, rules, settings, cov
     )
 
 
@@ -70,10 +76,13 @@ def beam(
     finalize: str = "best",
     forced_eos: str = "off",
     patience: float = 1.0,
+    coverage: str = "none",
+    beta: float = 0.0,
 ) -> BeamSearch:
-    """Beam search: beam_size, nbest, length limits, stop rule; BeamRules for toolkit rules."""
+    """Beam search: beam_size, nbest, length limits, stop rule; BeamRules for toolkit rules;
+    a coverage penalty none|wu|summary of strength beta (``lab.search.beam.coverage``)."""
     return build_beam(
         beam_size=beam_size, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
         min_len=min_len, stop_rule=stop_rule, processors=processors,
-        rules=BeamRules(refill, finalize, forced_eos, patience),
+        rules=BeamRules(refill, finalize, forced_eos, patience), coverage=coverage, beta=beta,
     )  # fmt: skip

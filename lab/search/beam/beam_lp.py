@@ -31,11 +31,14 @@ def beam_lp(
     finalize: str = "best",
     forced_eos: str = "off",
     patience: float = 1.0,
+    coverage: str = "none",
+    beta: float = 0.0,
 ) -> BeamSearch:
-    """Length-penalized beam search: penalty average|gnmt|word_reward with strength alpha."""
+    """Length-penalized beam search: penalty average|gnmt|word_reward with strength alpha, and
+    a coverage penalty none|wu|summary with strength beta (GNMT's rescoring: both)."""
     return build_beam(
         beam_size=beam_size, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
         min_len=min_len, stop_rule=stop_rule, processors=processors, penalty=penalty,
         alpha=alpha, length_offset=length_offset,
-        rules=BeamRules(refill, finalize, forced_eos, patience),
+        rules=BeamRules(refill, finalize, forced_eos, patience), coverage=coverage, beta=beta,
     )  # fmt: skip

@@ -11,7 +11,6 @@ stop rule says so, or when none of its hypotheses can continue; its n-best is ne
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +19,8 @@ from torch import Tensor
 
 from lab.errors import LabError
 from lab.models.base import DecoderModel
-from lab.search.beam.candidates import Candidates, top_candidates
+from lab.search.beam.candidates import top_candidates
+from lab.search.beam.coverage import CoveragePenalty, CoverageTracker, penalties
 from lab.search.beam.finished import FinishedPool
 from lab.search.beam.penalties import Penalty
 from lab.search.beam.rules import BeamRules
@@ -34,13 +34,15 @@ from lab.search.processors.constraints import ForcedEOS
 from lab.search.types import NEG_INF, Constraints, Hypothesis, SearchOutput
 
 Batch = Sequence[Constraints | None] | None  # one example's constraints per sentence
+Cov = CoverageTracker | None
 
 
 class BeamSearch:
     """Beam search over ``beam_size`` hypotheses per sentence, returning the ``nbest`` best.
 
     ``settings``: what the search was built from (``build_beam``'s arguments), kept so that a
-    preset's resolved values can be read back. Examples may force a target prefix.
+    preset's resolved values can be read back. Examples may force a target prefix. ``coverage``:
+    a coverage penalty subtracted from finished hypotheses' scores (``lab.search.beam.coverage``).
     """
 
     inputs, constraint_kinds = ("constraints",), ("prefix",)  # optional input: forced prefixes
@@ -55,6 +57,7 @@ class BeamSearch:
         processors: Processors,
         rules: BeamRules | None = None,
         settings: Mapping[str, Any] | None = None,
+        coverage: CoveragePenalty | None = None,
     ) -> None:
         self.k, self.nbest = check_positive("beam_size", beam_size), check_positive("nbest", nbest)
         if self.nbest > self.k:
@@ -62,19 +65,22 @@ class BeamSearch:
         self.limits = Limits(max_len[0], max_len[1], processors.min_len)
         self.penalty, self.stop_rule, self.processors = penalty, stop_rule, processors
         self.rules = rules or BeamRules()
-        self.settings = dict(settings or {})
+        self.settings, self.coverage = dict(settings or {}), coverage
 
     def __call__(
         self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
     ) -> SearchOutput:
         procs, prefix = self._processors(model), ForcedPrefix.of(constraints, src.device)
+        track = CoverageTracker.of(self.coverage, model, src_lengths, src.size(1), self.k)
 
         def start(limit: Tensor) -> BeamStepper:
-            pool = FinishedPool(src.size(0), self.k, int(limit.max()), model.pad_id, src.device)
-            return BeamStepper(self, procs, pool, model.eos_id)
+            n, dev, cov = src.size(0), src.device, track is not None
+            pool = FinishedPool(n, self.k, int(limit.max()), model.pad_id, dev, coverage=cov)
+            return BeamStepper(self, procs, pool, model.eos_id, track)
 
         with torch.inference_mode():
-            return decode(model, src, src_lengths, self.limits, self.k, start, prefix)
+            asks = track is not None  # for the model's cross-attention
+            return decode(model, src, src_lengths, self.limits, self.k, start, prefix, asks)
 
     def _processors(self, model: DecoderModel) -> list[Processor]:
         """The processors bound to ``model``'s ids, then EOS forced at the limit if asked."""
@@ -90,9 +96,10 @@ class BeamStepper:
     """One call's beams: running scores, the finished pool and what the stop rules count."""
 
     def __init__(
-        self, search: BeamSearch, procs: list[Processor], pool: FinishedPool, eos: int
+        self, search: BeamSearch, procs: list[Processor], pool: FinishedPool, eos: int, cov: Cov
     ) -> None:
         self.search, self.processors, self.pool, self.eos = search, procs, pool, eos
+        self.coverage = cov  # with a coverage penalty, each live row's coverage
         n, k, dev = pool.score.size(0), search.k, pool.score.device
         self.run_score = torch.full((n, k), NEG_INF, device=dev)  # (n, K) processed log-prob sum
         self.run_score[:, 0] = 0.0  # all beams start identical: expand only the first
@@ -104,9 +111,13 @@ class BeamStepper:
         s, k, t, pool = self.search, self.search.k, step.t, self.pool
         c = top_candidates(self.run_score, self.run_logp, step.log_probs, step.processed, self.eos)
         at_limit = step.limit.le(t)  # (n,)
-        pool.add_stuck(self.run_score, self.run_logp, step.processed, step.tokens, t, s.penalty)
-        pool.add_step(self._admitted(c), step.tokens, at_limit, t, s.penalty)
-        live_s, live_tok = self._live(c), c.of_live(c.token)  # (n, K)
+        stuck_cov, cand_cov = penalties(self.coverage, step.attention, c.beam)  # (n, K), (n, 2K)
+        pool.add_stuck(
+            self.run_score, self.run_logp, step.processed, step.tokens, t, s.penalty, stuck_cov
+        )
+        admitted = pool.admitted(c, s.rules.finalize)
+        pool.add_step(admitted, step.tokens, at_limit, t, s.penalty, cand_cov)
+        live_s, live_tok = c.live_scores(s.rules.refill), c.of_live(c.token)  # (n, K)
         top = c.eos[:, 0] & c.score[:, 0].isfinite()  # (n,) the step's best ended
         self.ended = self.ended + (c.eos & c.score.isfinite())[:, :k].sum(1)
         self.top_ever = self.top_ever | top
@@ -119,6 +130,8 @@ class BeamStepper:
         n = live_s.size(0)
         rows = (torch.arange(n, device=live_s.device)[:, None] * k + c.of_live(c.beam)).view(-1)
         self.run_score, self.run_logp = live_s, c.of_live(c.raw)
+        if self.coverage is not None:
+            self.coverage.move(rows)
         return Move(live_tok.view(-1), done, rows=rows)  # rows: (n*K,)
 
     def finish(self, sentences: Tensor, tokens: Tensor) -> list[list[Hypothesis]]:
@@ -128,23 +141,5 @@ class BeamStepper:
         self.pool.keep(sentences)
         self.run_score, self.run_logp = self.run_score[sentences], self.run_logp[sentences]
         self.ended, self.top_ever = self.ended[sentences], self.top_ever[sentences]
-
-    def _admitted(self, c: Candidates) -> Candidates:
-        """``c`` as the pool may take it: with ``finalize=first``, EOS candidates past the
-        pool's free slots (in rank order, as fairseq's ``finalize_hypos`` takes them) drop out."""
-        if self.search.rules.finalize == "best":
-            return c
-        k = self.search.k
-        ranks = torch.arange(c.score.size(1), device=c.score.device)  # (2K,)
-        finishing = c.eos & c.score.isfinite() & (ranks < k)  # (n, 2K)
-        free = k - self.pool.score.isfinite().sum(1, keepdim=True)  # (n, 1) empty slots
-        late = finishing & (finishing.cumsum(1) > free)  # (n, 2K)
-        return dataclasses.replace(c, score=c.score.masked_fill(late, NEG_INF))
-
-    def _live(self, c: Candidates) -> Tensor:
-        """Running scores ``(n, K)`` of the hypotheses that go on; without ``refill`` only
-        those ranked within the top K (the others' slots stay empty this step)."""
-        live_s = c.of_live(c.score)
-        if self.search.rules.refill:
-            return live_s
-        return live_s.masked_fill(c.live >= self.search.k, NEG_INF)
+        if self.coverage is not None:
+            self.coverage.keep(sentences, rows)

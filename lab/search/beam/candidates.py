@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lab.search.types import NEG_INF
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -32,6 +34,14 @@ class Candidates:
     def of_live(self, values: Tensor) -> Tensor:
         """``values`` ``(n, 2K)`` at the live positions: ``(n, K)``."""
         return values.gather(1, self.live)
+
+    def live_scores(self, refill: bool) -> Tensor:
+        """Running scores ``(n, K)`` of the hypotheses that go on; without ``refill`` only
+        those ranked within the top K (the others' slots stay empty this step)."""
+        live_s = self.of_live(self.score)
+        if refill:
+            return live_s
+        return live_s.masked_fill(self.live >= self.live.size(1), NEG_INF)
 
 
 def top_candidates(
