@@ -43,7 +43,7 @@ class BeamSearch:
     preset's resolved values can be read back. Examples may force a target prefix.
     """
 
-    inputs, constraint_kinds = ("constraints",), ("prefix",)  # optional input: forced prefixes
+    inputs = ("constraints",)  # optional input: forced prefixes (and allowed outputs, with trie)
 
     def __init__(
         self,
@@ -61,13 +61,17 @@ class BeamSearch:
             raise LabError(f"search.nbest={nbest} exceeds search.beam_size={beam_size}; lower it.")
         self.limits = Limits(max_len[0], max_len[1], processors.min_len)
         self.penalty, self.stop_rule, self.processors = penalty, stop_rule, processors
+        self.constraint_kinds = ("prefix", *processors.constraint_kinds)
         self.rules = rules or BeamRules()
         self.settings = dict(settings or {})
 
     def __call__(
         self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
     ) -> SearchOutput:
-        procs, prefix = self._processors(model), ForcedPrefix.of(constraints, src.device)
+        procs, prefix = (
+            self._processors(model, constraints),
+            ForcedPrefix.of(constraints, src.device),
+        )
 
         def start(limit: Tensor) -> BeamStepper:
             pool = FinishedPool(src.size(0), self.k, int(limit.max()), model.pad_id, src.device)
@@ -76,9 +80,10 @@ class BeamSearch:
         with torch.inference_mode():
             return decode(model, src, src_lengths, self.limits, self.k, start, prefix)
 
-    def _processors(self, model: DecoderModel) -> list[Processor]:
-        """The processors bound to ``model``'s ids, then EOS forced at the limit if asked."""
-        procs, score = self.processors.for_model(model), self.rules.forced_eos
+    def _processors(self, model: DecoderModel, constraints: Batch) -> list[Processor]:
+        """The processors bound to ``model``'s ids and the call's ``constraints``, then EOS
+        forced at the limit if asked."""
+        procs, score = self.processors.for_call(model, constraints), self.rules.forced_eos
         if score == "model":
             score = "zero" if model_forces_eos(model) else "off"
         if score != "off":
