@@ -61,8 +61,12 @@ class Trie:
         sentence has no allowed constraint)."""
         if constraints is None:
             raise LabError(NO_ALLOWED)
-        bound = Trie(self.eos_id)
-        bound.trees = [build(c) if c and "allowed" in c.kinds() else None for c in constraints]
+        bound, built = Trie(self.eos_id), {}
+        for c in constraints:  # questions on one paragraph share its spans: one tree
+            key = (id(c.allowed), id(c.spans)) if c and "allowed" in c.kinds() else None
+            if key is not None and key not in built:
+                built[key] = build(c)  # type: ignore[arg-type]
+        bound.trees = [built.get((id(c.allowed), id(c.spans))) if c else None for c in constraints]
         return bound
 
     def __call__(
