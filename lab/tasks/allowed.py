@@ -32,7 +32,7 @@ DEFAULT_MAX_SPAN = 10  # words; 97% of XQuAD's gold answers are at most 10 words
 
 def is_punct(char: str) -> bool:
     """Whether ``char`` is punctuation (a Unicode ``P*`` category: ``.,;:!?"'()``, dashes,
-    curly quotes); symbols such as ``$`` and ``%`` are kept."""
+    curly quotes, ``%``); symbols such as ``$`` and ``+`` are kept."""
     return unicodedata.category(char).startswith("P")
 
 

@@ -69,7 +69,7 @@ def build(constraints: Constraints) -> Node:
 def add_spans(root: Node, spans: Spans) -> None:
     """Every run of 1..``max_words`` consecutive words of ``spans``: the first word whole or
     without its leading punctuation, the last whole or without its trailing punctuation."""
-    words, m = spans.words, spans.max_words
+    words, m, empty_allowed = spans.words, spans.max_words, root.end
     for i, (whole, head, tail, core) in enumerate(words):
         for first, alone in {(whole, tail), (head, core)}:
             for one_word in (first, alone):
@@ -81,6 +81,7 @@ def add_spans(root: Node, spans: Spans) -> None:
                 node.add(last).end = True
                 node = node.add(middle)
                 node.end = True
+    root.end = empty_allowed  # words of punctuation only make no empty span
 
 
 def set_rest(root: Node) -> None:
