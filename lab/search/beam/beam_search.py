@@ -29,8 +29,7 @@ from lab.search.contracts import Processor
 from lab.search.driver import Move, Step, decode
 from lab.search.limits import Limits, check_positive
 from lab.search.prefix import ForcedPrefix
-from lab.search.processors.chain import Processors, model_forces_eos
-from lab.search.processors.constraints import ForcedEOS
+from lab.search.processors.chain import Processors
 from lab.search.types import NEG_INF, Constraints, Hypothesis, SearchOutput
 
 Batch = Sequence[Constraints | None] | None  # one example's constraints per sentence
@@ -68,10 +67,8 @@ class BeamSearch:
     def __call__(
         self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
     ) -> SearchOutput:
-        procs, prefix = (
-            self._processors(model, constraints),
-            ForcedPrefix.of(constraints, src.device),
-        )
+        procs = self.processors.for_call(model, constraints, self.rules.forced_eos)
+        prefix = ForcedPrefix.of(constraints, src.device)
 
         def start(limit: Tensor) -> BeamStepper:
             pool = FinishedPool(src.size(0), self.k, int(limit.max()), model.pad_id, src.device)
@@ -79,16 +76,6 @@ class BeamSearch:
 
         with torch.inference_mode():
             return decode(model, src, src_lengths, self.limits, self.k, start, prefix)
-
-    def _processors(self, model: DecoderModel, constraints: Batch) -> list[Processor]:
-        """The processors bound to ``model``'s ids and the call's ``constraints``, then EOS
-        forced at the limit if asked."""
-        procs, score = self.processors.for_call(model, constraints), self.rules.forced_eos
-        if score == "model":
-            score = "zero" if model_forces_eos(model) else "off"
-        if score != "off":
-            procs.append(ForcedEOS(0, score, model.eos_id))
-        return procs
 
 
 class BeamStepper:

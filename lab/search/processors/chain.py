@@ -15,7 +15,7 @@ from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import PROCESSORS
 from lab.search.contracts import Processor
-from lab.search.processors.constraints import BanTokens, MinLength
+from lab.search.processors.constraints import BanTokens, ForcedEOS, MinLength
 from lab.search.types import Constraints
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -70,14 +70,24 @@ class Processors:
         return self.for_ids(model.pad_id, model.bos_id, model.eos_id)
 
     def for_call(
-        self, model: DecoderModel, constraints: Sequence[Constraints | None] | None
+        self,
+        model: DecoderModel,
+        constraints: Sequence[Constraints | None] | None,
+        forced_eos: str = "off",
     ) -> list[Processor]:
         """``for_model``, with the processors that read the examples' constraints (``trie``,
-        ``takes_sentence``) bound to this call's ``constraints``, one per sentence."""
-        return [
+        ``takes_sentence``) bound to this call's ``constraints``; then, for a beam search's
+        ``forced_eos`` rule, EOS forced at each sentence's limit (``zero`` or ``logprob``;
+        ``model``: ``zero`` where the model asks for it, as MarianMT does; ``off``: never)."""
+        procs = [
             p.bind(constraints) if getattr(p, "takes_sentence", False) else p  # type: ignore[attr-defined]
             for p in self.for_model(model)
         ]
+        if forced_eos == "model":
+            forced_eos = "zero" if model_forces_eos(model) else "off"
+        if forced_eos != "off":
+            procs.append(ForcedEOS(0, forced_eos, model.eos_id))
+        return procs
 
     def for_ids(self, pad_id: int, bos_id: int, eos_id: int) -> list[Processor]:
         procs: list[Processor] = [BanTokens([pad_id, bos_id])]
