@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from lab.data import encode_examples
 from lab.errors import LabError
-from lab.evaluate import target_constraints
+from lab.evaluate import evaluate, target_constraints
 from lab.registry import SEARCHES
 from lab.search.contracts import call_search
 from lab.search.processors.prefix_tree import Node, build
@@ -252,6 +253,23 @@ def test_squad_allows_the_spans_of_the_paragraph(tmp_path):
         SQuAD(tmp_path, tmp_path, path=str(path), allowed="spans")
     with pytest.raises(LabError, match="max_span must be a whole number of words >= 1"):
         SQuAD(tmp_path, tmp_path, path=str(path), allowed="source_spans", max_span=0)
+
+
+def test_every_answer_the_evaluator_writes_is_a_span_of_the_paragraph(tmp_path):
+    """End to end: task (spans as text) -> evaluator (ids) -> beam with the trie -> answers,
+    on a random tiny Transformer: every detokenized answer is a span of its paragraph."""
+    path = squad_file(tmp_path)
+    task = SQuAD(tmp_path, tmp_path, path=str(path), allowed="source_spans", max_span=3)
+    examples = task.examples("eval")
+    tok = Tokenizer.train([PARAGRAPH, "question: Who won?"] * 20, 90, tmp_path / "sp.model")
+    model = tiny_model("transformer", vocab=tok.vocab_size, seed=2, sharpen=1.0)
+    pairs = encode_examples(examples, tok)
+    search = SEARCHES.build(
+        "beam", beam_size=4, nbest=4, max_len_a=0, max_len_b=12, processors=TRIE
+    )
+    result = evaluate(model, search, examples, pairs, tok, ["squad"], 4, torch.device("cpu"), True)
+    answers = [n["hyp"] for row in result.predictions for n in row["nbest"]]
+    assert len(answers) == 4 and set(answers) <= span_texts(PARAGRAPH, 3)
 
 
 def test_babi_allows_the_words_of_the_statements_the_model_reads(tmp_path):

@@ -83,10 +83,12 @@ class Trie:
                 " a search that takes constraints (greedy, beam, sample, diverse_beam)."
             )
         rows, toks, free = self._allowed(tokens, step, limit, sentence)
-        allowed = torch.zeros(log_probs.shape, dtype=torch.bool)  # (N, V)
-        allowed[torch.tensor(rows, dtype=torch.long), torch.tensor(toks, dtype=torch.long)] = True
-        allowed[torch.tensor(free, dtype=torch.long)] = True
-        return log_probs.masked_fill(~allowed.to(log_probs.device), NEG_INF)  # (N, V)
+        dev = log_probs.device
+        allowed = torch.zeros(log_probs.shape, dtype=torch.bool, device=dev)  # (N, V)
+        ids = torch.tensor([rows, toks], dtype=torch.long).to(dev)  # (2, pairs)
+        allowed[ids[0], ids[1]] = True
+        allowed[torch.tensor(free, dtype=torch.long).to(dev)] = True
+        return log_probs.masked_fill(~allowed, NEG_INF)  # (N, V)
 
     def _allowed(
         self, tokens: Tensor, step: int, limit: Tensor | None, sentence: Tensor
