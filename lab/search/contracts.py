@@ -72,6 +72,25 @@ class LimitProcessor(Protocol):
     ) -> Tensor: ...
 
 
+class SentenceProcessor(Protocol):
+    """A processor that reads the examples' constraints (``trie``): ``bind`` gives the one for a
+    call's batch; it is then called with each row's sentence ``(N,)``."""
+
+    takes_sentence: ClassVar[bool]
+    constraint_kinds: ClassVar[tuple[str, ...]]
+
+    def bind(self, constraints: Sequence[Constraints | None] | None) -> SentenceProcessor: ...
+
+    def __call__(
+        self,
+        log_probs: Tensor,
+        tokens: Tensor,
+        step: int,
+        limit: Tensor | None = None,
+        sentence: Tensor | None = None,
+    ) -> Tensor: ...
+
+
 @runtime_checkable
 class ReportingModel(Protocol):
     """A model whose search objective is not its log-probability (LM fusion: ``step`` gives
