@@ -248,7 +248,10 @@ def test_squad_allows_the_spans_of_the_paragraph(tmp_path):
         "eval"
     )
     assert ex.constraints == TextConstraints(span_text=PARAGRAPH, max_span=4)
-    assert SQuAD(tmp_path, tmp_path, path=str(path)).examples("eval")[0].constraints is None
+    free = SQuAD(tmp_path, tmp_path, path=str(path))
+    assert free.examples("eval")[0].constraints is None
+    spans = SQuAD(tmp_path, tmp_path, path=str(path), allowed="source_spans")
+    assert spans.signature() == free.signature()  # the trained model is the same
     with pytest.raises(LabError, match="squad allowed='spans' is not one of source_spans"):
         SQuAD(tmp_path, tmp_path, path=str(path), allowed="spans")
     with pytest.raises(LabError, match="max_span must be a whole number of words >= 1"):
@@ -281,6 +284,10 @@ def test_babi_allows_the_words_of_the_statements_the_model_reads(tmp_path):
     (ex,) = task.examples("test")
     assert ex.constraints == TextConstraints(allowed=("John", "went", "to", "the", "hallway"))
     (ex,) = BAbI(tmp_path, tmp_path, allowed="story_words").examples("test")
+    assert (
+        BAbI(tmp_path, tmp_path, allowed="story_words").signature()
+        == BAbI(tmp_path, tmp_path).signature()
+    )
     assert ex.tgt in ex.constraints.allowed and "bathroom." not in ex.constraints.allowed
 
 

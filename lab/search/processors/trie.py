@@ -11,7 +11,9 @@ lists in ``task.constraints_path``).
 A token is also refused when no allowed output through it fits the sentence's length limit, so
 a search never runs into its limit inside the tree; when none of an example's outputs fits,
 nothing is legal and the search returns its empty, unfinished output. Sentences without an
-allowed constraint are left free.
+allowed constraint are left free. Put ``trie`` first among ``search.processors``: a filter
+before it (``top_k``, ``top_p``) could remove every allowed token, one after it then keeps the
+sampling distribution on the allowed ones.
 
 Per step the cost is one dict lookup per row: the node of each row's prefix comes from its
 parent's, kept by prefix (as ``uid_max`` keeps its state: processors are not told how a search
