@@ -147,7 +147,12 @@ def check_constraints(search: Search, constraints: Sequence[Constraints | None] 
     refused = sorted(kinds - takes)
     if refused:
         name = getattr(search, "name", type(search).__name__)
-        fix = "add {name: trie} to search.processors, " if refused == ["allowed"] else ""
+        fix = (
+            "add {name: trie} to search.processors (greedy, beam, sample, diverse_beam,"
+            " constrained_beam), "
+            if refused == ["allowed"]
+            else ""
+        )
         raise LabError(
             f"search {name} does not handle the examples' {', '.join(refused)} constraints;"
             f" {fix}pick a search that does (README, search table) or drop task.constraints_path"
