@@ -81,8 +81,8 @@ class Trie:
     ) -> Tensor:
         if self.trees is None or sentence is None:
             raise LabError(
-                "processor trie was applied without the examples' allowed outputs; use it with"
-                " a search that takes constraints (greedy, beam, sample, diverse_beam)."
+                "processor trie was applied without the examples' allowed outputs; use it with a"
+                " search that takes them: greedy, beam, sample, diverse_beam, constrained_beam."
             )
         rows, toks, free = self._allowed(tokens, step, limit, sentence)
         dev = log_probs.device
