@@ -14,12 +14,14 @@ from tqdm import tqdm
 
 from lab.alignment import check_save_attention, saved_attention
 from lab.data import Pair, pad, sentence_batches
+from lab.errors import LabError
 from lab.metrics import compute_metrics
 from lab.metrics.diversity import list_diagnostics
 from lab.models.base import DecoderModel
 from lab.search.contracts import Search, call_search
 from lab.search.rng import example_key
-from lab.search.types import Constraints, Cost, Hypothesis
+from lab.search.types import Constraints, Cost, Hypothesis, Ids, Spans
+from lab.tasks.allowed import edge_forms
 from lab.tasks.base import Example
 
 
@@ -163,10 +165,13 @@ def _prediction_row(
 
 def target_constraints(examples: Sequence[Example], tokenizer) -> list[Constraints | None] | None:
     """Each example's constraints as target ids (None: no example has any), tokenized as the
-    references are (``_target_encoder``)."""
+    references are (``_target_encoder``); span texts word form by word form (``Spans``, see
+    ``lab.tasks.allowed``), each paragraph once. An example that allows no output is refused."""
     if all(ex.constraints is None for ex in examples):
         return None
     encode = _target_encoder(tokenizer)
+    spans: dict[tuple[str, int], Spans | None] = {}  # questions on one paragraph share it
+    forms: dict[str, Ids] = {}
     out: list[Constraints | None] = []
     for ex in examples:
         c = ex.constraints
@@ -175,8 +180,32 @@ def target_constraints(examples: Sequence[Example], tokenizer) -> list[Constrain
             continue
         allowed = None if c.allowed is None else tuple(tuple(encode(a)) for a in c.allowed)
         phrases = tuple(tuple(encode(p)) for p in c.include)
-        out.append(Constraints(tuple(encode(c.prefix)) if c.prefix else (), phrases, allowed))
+        span = None
+        if c.span_text is not None:
+            key = (c.span_text, c.max_span)
+            if key not in spans:
+                spans[key] = _spans(c.span_text, c.max_span, encode, forms)
+            span = spans[key]
+        if (c.allowed is not None or c.span_text is not None) and not (allowed or span):
+            raise LabError(
+                f"example {getattr(ex, 'id', '?')} allows no output (its allowed list or the text"
+                " its spans come from is empty); fix its data or set task.allowed=null."
+            )
+        prefix = tuple(encode(c.prefix)) if c.prefix else ()
+        out.append(Constraints(prefix, phrases, allowed, span))
     return out
+
+
+def _spans(text: str, max_span: int, encode, forms: dict[str, Ids]) -> Spans | None:
+    """The word spans of ``text`` as ids: each form of each word encoded on its own (cached in
+    ``forms``); None when ``text`` has no word."""
+    words = []
+    for word in text.split():
+        for form in edge_forms(word):
+            if form not in forms:
+                forms[form] = tuple(encode(form)) if form else ()
+        words.append(tuple(forms[f] for f in edge_forms(word)))
+    return Spans(tuple(words), max_span) if words else None  # type: ignore[arg-type]
 
 
 def _nbest_row(tokenizer, hyp: Hypothesis, eos: int) -> dict[str, Any]:

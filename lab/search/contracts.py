@@ -25,7 +25,11 @@ toolkit preset's resolved knobs, recorded beside the run's results); ``nbest_of`
 A **processor** transforms one step's log-probabilities, ``proc(log_probs, tokens, step)`` with
 ``log_probs`` ``(N, V)``, ``tokens`` ``(N, step-1)`` and the 1-based ``step``; it returns the
 processed ``(N, V)``. One that also needs each row's length limit ``(N,)`` says so with
-``takes_limit = True`` and is called with ``limit`` as a fourth argument (``forced_eos``).
+``takes_limit = True`` and is called with ``limit`` as a fourth argument (``forced_eos``). One
+that reads the examples' constraints (``trie``) says so with ``takes_sentence = True`` and
+names the kinds it enforces in ``constraint_kinds``: a search binds it to each call's
+constraints (``bind(constraints) -> Processor``) and calls it with ``sentence`` ``(N,)``, each
+row's sentence (its position in the call's batch), as a keyword.
 """
 
 from __future__ import annotations
@@ -65,6 +69,25 @@ class LimitProcessor(Protocol):
 
     def __call__(
         self, log_probs: Tensor, tokens: Tensor, step: int, limit: Tensor | None = None
+    ) -> Tensor: ...
+
+
+class SentenceProcessor(Protocol):
+    """A processor that reads the examples' constraints (``trie``): ``bind`` gives the one for a
+    call's batch; it is then called with each row's sentence ``(N,)``."""
+
+    takes_sentence: ClassVar[bool]
+    constraint_kinds: ClassVar[tuple[str, ...]]
+
+    def bind(self, constraints: Sequence[Constraints | None] | None) -> SentenceProcessor: ...
+
+    def __call__(
+        self,
+        log_probs: Tensor,
+        tokens: Tensor,
+        step: int,
+        limit: Tensor | None = None,
+        sentence: Tensor | None = None,
     ) -> Tensor: ...
 
 
@@ -124,9 +147,16 @@ def check_constraints(search: Search, constraints: Sequence[Constraints | None] 
     refused = sorted(kinds - takes)
     if refused:
         name = getattr(search, "name", type(search).__name__)
+        fix = (
+            "add {name: trie} to search.processors (greedy, beam, sample, diverse_beam,"
+            " constrained_beam), "
+            if refused == ["allowed"]
+            else ""
+        )
         raise LabError(
             f"search {name} does not handle the examples' {', '.join(refused)} constraints;"
-            " pick a search that does (README, search table) or drop task.constraints_path."
+            f" {fix}pick a search that does (README, search table) or drop task.constraints_path"
+            f"{' and task.allowed' if 'allowed' in refused else ''}."
         )
 
 
@@ -147,11 +177,14 @@ def apply(
     tokens: Tensor,
     step: int,
     limit: Tensor | None = None,
+    sentence: Tensor | None = None,
 ) -> Tensor:
-    """``procs`` applied in order; ``limit`` ``(N,)``, each row's length limit, goes to the
-    processors that take it."""
+    """``procs`` applied in order; ``limit`` ``(N,)``, each row's length limit, and ``sentence``
+    ``(N,)``, each row's sentence, go to the processors that take them."""
     for p in procs:
-        if getattr(p, "takes_limit", False):
+        if getattr(p, "takes_sentence", False):
+            log_probs = p(log_probs, tokens, step, limit, sentence=sentence)  # type: ignore[call-arg]
+        elif getattr(p, "takes_limit", False):
             log_probs = p(log_probs, tokens, step, limit)  # type: ignore[call-arg]
         else:
             log_probs = p(log_probs, tokens, step)

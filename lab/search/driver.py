@@ -127,7 +127,10 @@ def decode(
         log_probs, state = model.step(prev, state)  # (n*K, V)
         cost.count_step(log_probs.size(0))
         lim = limit[alive]  # (n,)
-        processed = apply(stepper.processors, log_probs, tokens, t, lim.repeat_interleave(width))
+        rows_of = alive.repeat_interleave(width)  # (n*K,) each row's sentence
+        processed = apply(
+            stepper.processors, log_probs, tokens, t, lim.repeat_interleave(width), rows_of
+        )
         if prefix is not None:
             processed = prefix(processed, log_probs, t, alive, width)  # (n*K, V)
         move = stepper.advance(Step(t, log_probs, processed, tokens, lim, state.attention))

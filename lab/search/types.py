@@ -84,19 +84,39 @@ class SearchOutput:
         return [hyps[0] for hyps in self.nbest]
 
 
+Ids = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Spans:
+    """Allowed outputs given by a text instead of a list: every run of 1..``max_words``
+    consecutive words of it. ``words[i]`` holds word i's ids in its four forms, each tokenized
+    on its own: ``(whole, head, tail, core)``, ``head`` without its leading punctuation (what
+    the first word of a span may be), ``tail`` without its trailing punctuation (the last
+    word), ``core`` without either (a one-word span); the middle words of a span are whole.
+    So a span may end in ``Broncos`` where the text says ``Broncos.``, as SQuAD answers do."""
+
+    words: tuple[tuple[Ids, Ids, Ids, Ids], ...]
+    max_words: int
+
+
 @dataclass(frozen=True)
 class Constraints:
     """What one example's outputs must satisfy, as target token ids (no EOS): ``prefix``, the
     tokens every output starts with (forced and scored, so ``logprob`` stays the model's
     log-prob of the whole output); ``include``, phrases every output must contain; ``allowed``,
-    the only outputs allowed (None: any). Searches that accept them ask for the optional input
-    ``constraints`` (``lab.search.contracts``)."""
+    the only outputs allowed (None: any), and ``spans``, more allowed outputs given as the spans
+    of a text (``Spans``; with ``allowed`` None, only they are allowed). Searches that accept
+    them ask for the optional input ``constraints`` (``lab.search.contracts``)."""
 
-    prefix: tuple[int, ...] = ()
-    include: tuple[tuple[int, ...], ...] = ()
-    allowed: tuple[tuple[int, ...], ...] | None = None
+    prefix: Ids = ()
+    include: tuple[Ids, ...] = ()
+    allowed: tuple[Ids, ...] | None = None
+    spans: Spans | None = None
 
     def kinds(self) -> tuple[str, ...]:
-        """The kinds of constraint this example carries: ``prefix``, ``include``, ``allowed``."""
-        present = (bool(self.prefix), bool(self.include), self.allowed is not None)
+        """The kinds of constraint this example carries: ``prefix``, ``include``, ``allowed``
+        (an allowed list, spans or both)."""
+        restricted = self.allowed is not None or self.spans is not None
+        present = (bool(self.prefix), bool(self.include), restricted)
         return tuple(k for k, p in zip(("prefix", "include", "allowed"), present, strict=True) if p)

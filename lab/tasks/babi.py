@@ -29,6 +29,7 @@ from lab.download.archive import ArchiveMismatch, extract_members
 from lab.download.babi_sha256 import TEST_SHA256, TRAIN_1K_SHA256, TRAIN_10K_SHA256
 from lab.errors import LabError
 from lab.registry import TASKS
+from lab.tasks.allowed import allowed_option, story_words
 from lab.tasks.base import (
     Example,
     Task,
@@ -134,7 +135,9 @@ class BAbI(Task):
     task token and the question with ``<sep>``, for ``model.facts=true``) and ``joint``
     (train and validate on all 20 tasks at once, each input opened by its task token such as
     ``task7``; the test split stays task ``task_id``'s, so one trained model serves the 20 test
-    runs). Splits: train, valid (the last 10% of the training stories) and test.
+    runs). ``allowed=story_words``: each answer must be one word of the statements the model
+    reads (``search.processors=[{name: trie}]``; ``lab.tasks.allowed``; ``+task.allowed=...``).
+    Splits: train, valid (the last 10% of the training stories) and test.
     """
 
     default_metrics = ("squad", "babi")
@@ -145,6 +148,7 @@ class BAbI(Task):
         "max_facts": 0,
         "facts": False,
         "joint": False,
+        "allowed": None,
     }
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
@@ -156,6 +160,7 @@ class BAbI(Task):
         if opts["size"] not in SIZES:
             raise LabError(f"babi size must be one of {', '.join(SIZES)}, got {opts['size']!r}")
         opts["max_facts"] = int_option("babi", "max_facts", opts["max_facts"])
+        opts["allowed"] = allowed_option("babi", opts["allowed"], ("story_words",))
         for flag in ("facts", "joint"):
             if not isinstance(opts[flag], bool):
                 raise LabError(f"babi {flag} must be true or false, got {opts[flag]!r}")
@@ -264,6 +269,11 @@ class BAbI(Task):
             return self._examples(self.task_id, split, f"task{self.task_id}")
         return [ex for t in STEMS for ex in self._examples(t, split, f"task{t}")]
 
+    def _allowed(self, q: Question) -> Any:
+        """The words of the statements the model reads, if ``allowed=story_words``."""
+        facts = q.context[-self.max_facts :] if self.max_facts > 0 else q.context
+        return story_words(facts) if self.options["allowed"] else None
+
     def _examples(self, task_id: int, split: str, prefix: str) -> list[Example]:
         tag = f"{split}-t{task_id}" if prefix else split
         return [
@@ -272,6 +282,7 @@ class BAbI(Task):
                 source_text(q, self.max_facts, prefix, SEP_PIECE if self.facts else ""),
                 q.answer,
                 (q.answer,),
+                self._allowed(q),
             )
             for story in self._stories(task_id, split)
             for q in story

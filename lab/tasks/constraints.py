@@ -21,11 +21,15 @@ KEYS = ("prefix", "include", "allowed")
 
 @dataclass(frozen=True)
 class TextConstraints:
-    """One example's constraints as text (see the module docstring)."""
+    """One example's constraints as text (see the module docstring). A task may also allow the
+    word spans of a text (``lab.tasks.allowed``): every run of 1..``max_span`` words of
+    ``span_text`` (no file line sets these)."""
 
     prefix: str = ""
     include: tuple[str, ...] = ()
     allowed: tuple[str, ...] | None = None
+    span_text: str | None = None
+    max_span: int = 0
 
 
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:

@@ -12,12 +12,14 @@ and evaluating on XQuAD (240 of its paragraphs) measures held-out paragraphs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
 from lab.registry import TASKS
+from lab.tasks.allowed import DEFAULT_MAX_SPAN, allowed_option, max_span_option, source_spans
 from lab.tasks.base import Example, Task, open_text, resolve_options, unknown_split
 
 # Tried in order under the data directory when ``path`` is not set.
@@ -82,22 +84,32 @@ class SQuAD(Task):
     """Extractive QA from a SQuAD v1.1-format JSON file (answers generated, scored EM/F1).
 
     Options: ``path`` (the evaluation file; default: the first of squad/dev-v1.1.json[.gz],
-    squad/dev-v1.1.reconstructed.json.gz found in the data directory) and ``train_path``
-    (optional training file). Relative paths are resolved against the data directory, then the
-    working directory. Splits: eval (also called test) and, with ``train_path``, train (minus
-    every question on a paragraph of the evaluation file) and valid (the questions on the last
-    5% of the remaining training paragraphs, held out of train): early stopping never looks at
-    the evaluation file. Without ``train_path`` valid is the evaluation file (nothing trains).
+    squad/dev-v1.1.reconstructed.json.gz found in the data directory), ``train_path``
+    (optional training file) and ``allowed`` (``source_spans``: each answer must be a span of
+    at most ``max_span`` words of its paragraph, enforced by ``search.processors=[{name:
+    trie}]``; ``lab.tasks.allowed``; not in conf/task/squad.yaml: ``+task.allowed=...``).
+    Relative paths are resolved against the data directory, then the working directory.
+    Splits: eval (also called test) and, with ``train_path``, train (minus every question on a
+    paragraph of the evaluation file) and valid (the questions on the last 5% of the remaining
+    training paragraphs, held out of train): early stopping never looks at the evaluation
+    file. Without ``train_path`` valid is the evaluation file (nothing trains).
     """
 
     default_metrics = ("squad",)
     train_split = "train"
     valid_split = "valid"
     test_split = "eval"
-    DEFAULTS: dict[str, Any] = {"path": None, "train_path": None}
+    DEFAULTS: dict[str, Any] = {
+        "path": None,
+        "train_path": None,
+        "allowed": None,
+        "max_span": DEFAULT_MAX_SPAN,
+    }
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
         opts = resolve_options("squad", options, self.DEFAULTS)
+        opts["allowed"] = allowed_option("squad", opts["allowed"], ("source_spans",))
+        opts["max_span"] = max_span_option("squad", opts["max_span"])
         super().__init__(data_dir, cache_dir, seed, **opts)
 
     def splits(self) -> list[str]:
@@ -145,10 +157,19 @@ class SQuAD(Task):
 
     def examples(self, split: str) -> list[Example]:
         if split == "train" or (split == "valid" and self.options["train_path"]):
-            return self._training_part(split)
+            return self._with_allowed(self._training_part(split))
         if split not in (*EVAL_SPLITS, "valid"):
             raise unknown_split("squad", split, self.splits())
-        return self._load(self.eval_path)
+        return self._with_allowed(self._load(self.eval_path))
+
+    def _with_allowed(self, examples: list[Example]) -> list[Example]:
+        """``examples`` with the spans of their paragraph as allowed outputs, if asked."""
+        if self.options["allowed"] is None:
+            return examples
+        m = self.options["max_span"]
+        return [
+            replace(e, constraints=source_spans(e.src.partition(CONTEXT)[2], m)) for e in examples
+        ]
 
     def _training_part(self, split: str) -> list[Example]:
         """The training file's questions on paragraphs the evaluation file does not hold, split

@@ -29,8 +29,7 @@ from lab.search.contracts import Processor
 from lab.search.driver import Move, Step, decode
 from lab.search.limits import Limits, check_positive
 from lab.search.prefix import ForcedPrefix
-from lab.search.processors.chain import Processors, model_forces_eos
-from lab.search.processors.constraints import ForcedEOS
+from lab.search.processors.chain import Processors
 from lab.search.types import NEG_INF, Constraints, Hypothesis, SearchOutput
 
 Batch = Sequence[Constraints | None] | None  # one example's constraints per sentence
@@ -45,7 +44,7 @@ class BeamSearch:
     a coverage penalty subtracted from finished hypotheses' scores (``lab.search.beam.coverage``).
     """
 
-    inputs, constraint_kinds = ("constraints",), ("prefix",)  # optional input: forced prefixes
+    inputs = ("constraints",)  # optional input: forced prefixes (and allowed outputs, with trie)
 
     def __init__(
         self,
@@ -64,13 +63,15 @@ class BeamSearch:
             raise LabError(f"search.nbest={nbest} exceeds search.beam_size={beam_size}; lower it.")
         self.limits = Limits(max_len[0], max_len[1], processors.min_len)
         self.penalty, self.stop_rule, self.processors = penalty, stop_rule, processors
+        self.constraint_kinds = ("prefix", *processors.constraint_kinds)
         self.rules = rules or BeamRules()
         self.settings, self.coverage = dict(settings or {}), coverage
 
     def __call__(
         self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
     ) -> SearchOutput:
-        procs, prefix = self._processors(model), ForcedPrefix.of(constraints, src.device)
+        procs = self.processors.for_call(model, constraints, self.rules.forced_eos)
+        prefix = ForcedPrefix.of(constraints, src.device)
         track = CoverageTracker.of(self.coverage, model, src_lengths, src.size(1), self.k)
 
         def start(limit: Tensor) -> BeamStepper:
@@ -81,15 +82,6 @@ class BeamSearch:
         with torch.inference_mode():
             asks = track is not None  # for the model's cross-attention
             return decode(model, src, src_lengths, self.limits, self.k, start, prefix, asks)
-
-    def _processors(self, model: DecoderModel) -> list[Processor]:
-        """The processors bound to ``model``'s ids, then EOS forced at the limit if asked."""
-        procs, score = self.processors.for_model(model), self.rules.forced_eos
-        if score == "model":
-            score = "zero" if model_forces_eos(model) else "off"
-        if score != "off":
-            procs.append(ForcedEOS(0, score, model.eos_id))
-        return procs
 
 
 class BeamStepper:

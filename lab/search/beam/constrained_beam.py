@@ -112,7 +112,7 @@ class ConstrainedBeam:
     """Beam search whose outputs contain each example's include-phrases (dynamic beam
     allocation), after its forced prefix."""
 
-    inputs, constraint_kinds = ("constraints",), ("prefix", "include")
+    inputs = ("constraints",)
 
     def __init__(
         self,
@@ -126,11 +126,13 @@ class ConstrainedBeam:
         self.k, self.nbest = check_positive("beam_size", beam_size), check_positive("nbest", nbest)
         self.limits = Limits(max_len_a, max_len_b, min_len)
         self.processors = Processors(processors, self.limits.min_len, limits=True)
+        self.constraint_kinds = ("prefix", "include", *self.processors.constraint_kinds)
 
     def __call__(
         self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
     ) -> SearchOutput:
-        procs, prefix = self.processors.for_model(model), ForcedPrefix.of(constraints, src.device)
+        procs = self.processors.for_call(model, constraints)
+        prefix = ForcedPrefix.of(constraints, src.device)
         cons = list(constraints or [None] * src.size(0))
         phrases = Phrases([c.include if c else () for c in cons], src.device)
 

@@ -76,7 +76,8 @@ class DiverseBeamSearch(BeamSearch):
     def __call__(
         self, model: DecoderModel, src: Tensor, src_lengths: Tensor, constraints: Batch = None
     ) -> SearchOutput:
-        procs, n, m = self.processors.for_model(model), src.size(0), self.k // self.groups
+        procs = self.processors.for_call(model, constraints)
+        n, m = src.size(0), self.k // self.groups
         prefix = ForcedPrefix.of(constraints, src.device)  # every group starts with it
 
         def start(limit: Tensor) -> DiverseStepper:

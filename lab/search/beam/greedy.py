@@ -63,7 +63,6 @@ class Greedy:
     """Greedy search: pick the most probable token at every step (after a forced prefix)."""
 
     inputs = ("constraints",)
-    constraint_kinds = ("prefix",)
 
     def __init__(
         self,
@@ -74,6 +73,7 @@ class Greedy:
     ) -> None:
         self.limits = Limits(max_len_a, max_len_b, min_len)
         self.processors = Processors(processors, self.limits.min_len)
+        self.constraint_kinds = ("prefix", *self.processors.constraint_kinds)
 
     def __call__(
         self,
@@ -82,7 +82,8 @@ class Greedy:
         src_lengths: Tensor,
         constraints: Sequence[Constraints | None] | None = None,
     ) -> SearchOutput:
-        procs, prefix = self.processors.for_model(model), ForcedPrefix.of(constraints, src.device)
+        procs = self.processors.for_call(model, constraints)
+        prefix = ForcedPrefix.of(constraints, src.device)
 
         def start(limit: Tensor) -> GreedyStepper:
             return GreedyStepper(procs, src.size(0), model.eos_id, src.device)

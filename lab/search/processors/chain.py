@@ -15,7 +15,8 @@ from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import PROCESSORS
 from lab.search.contracts import Processor
-from lab.search.processors.constraints import BanTokens, MinLength
+from lab.search.processors.constraints import BanTokens, ForcedEOS, MinLength
+from lab.search.types import Constraints
 from lab.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -40,7 +41,9 @@ class Processors:
 
     Always first: PAD and BOS banned; then EOS banned before ``min_len``; then each
     ``{"name": ..., **kwargs}`` spec of the config, in order. A misspelled name or key fails
-    when the search is built, before any training. ``for_model`` binds them to a model's ids.
+    when the search is built, before any training. ``for_model`` binds them to a model's ids,
+    ``for_call`` also to a call's constraints; ``constraint_kinds``: the kinds of constraint
+    they enforce (``allowed`` with ``trie``), which a search adds to its own.
     ``limits``: whether ``forced_eos`` may force EOS at each sentence's own length limit
     (``max_len=0``; the beam searches allow it); without it, ``forced_eos`` needs ``max_len``.
     """
@@ -59,10 +62,32 @@ class Processors:
                     f"search.processors entry {spec} has no name; write {{name: <processor>, ...}}"
                     f" with one of: {', '.join(PROCESSORS.names())}."
                 )
-        self.for_ids(PAD_ID, BOS_ID, EOS_ID)
+        built = self.for_ids(PAD_ID, BOS_ID, EOS_ID)
+        kinds = (k for p in built for k in getattr(p, "constraint_kinds", ()))
+        self.constraint_kinds: tuple[str, ...] = tuple(dict.fromkeys(kinds))
 
     def for_model(self, model: DecoderModel) -> list[Processor]:
         return self.for_ids(model.pad_id, model.bos_id, model.eos_id)
+
+    def for_call(
+        self,
+        model: DecoderModel,
+        constraints: Sequence[Constraints | None] | None,
+        forced_eos: str = "off",
+    ) -> list[Processor]:
+        """``for_model``, with the processors that read the examples' constraints (``trie``,
+        ``takes_sentence``) bound to this call's ``constraints``; then, for a beam search's
+        ``forced_eos`` rule, EOS forced at each sentence's limit (``zero`` or ``logprob``;
+        ``model``: ``zero`` where the model asks for it, as MarianMT does; ``off``: never)."""
+        procs = [
+            p.bind(constraints) if getattr(p, "takes_sentence", False) else p  # type: ignore[attr-defined]
+            for p in self.for_model(model)
+        ]
+        if forced_eos == "model":
+            forced_eos = "zero" if model_forces_eos(model) else "off"
+        if forced_eos != "off":
+            procs.append(ForcedEOS(0, forced_eos, model.eos_id))
+        return procs
 
     def for_ids(self, pad_id: int, bos_id: int, eos_id: int) -> list[Processor]:
         procs: list[Processor] = [BanTokens([pad_id, bos_id])]
@@ -71,7 +96,7 @@ class Processors:
         for spec in self.specs:
             spec = dict(spec)
             name = spec.pop("name")
-            if name in ("min_length", "forced_eos"):
+            if name in ("min_length", "forced_eos", "trie"):
                 spec.setdefault("eos_id", eos_id)
             procs.append(PROCESSORS.build(name, **spec))
             if name == "forced_eos" and not (procs[-1].max_len or self.limits):

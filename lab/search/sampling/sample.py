@@ -50,7 +50,6 @@ class Sample:
     """
 
     inputs = ("keys", "constraints")
-    constraint_kinds = ("prefix",)
 
     def __init__(
         self,
@@ -64,6 +63,7 @@ class Sample:
         self.num_samples = check_positive("num_samples", num_samples)
         self.limits = Limits(max_len_a, max_len_b, min_len)
         self.processors = Processors(processors, self.limits.min_len)
+        self.constraint_kinds = ("prefix", *self.processors.constraint_kinds)
         self.seed = int(seed)
 
     def __call__(
@@ -74,7 +74,7 @@ class Sample:
         keys: Sequence[int] | None = None,
         constraints: Sequence[Constraints | None] | None = None,
     ) -> SearchOutput:
-        procs, k = self.processors.for_model(model), self.num_samples
+        procs, k = self.processors.for_call(model, constraints), self.num_samples
         prefix = ForcedPrefix.of(constraints, src.device)  # forced in every sample
         gens = generators(self.seed, keys, src.size(0))  # on the CPU: the same draws anywhere
 
