@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -94,20 +95,22 @@ class Attention(nn.Module):
     def attend_beams_weighted(
         self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor, beam: int, weights: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """``attend_beams``, and with ``weights`` its attention averaged over the heads
-        ``(B*K, S)`` (0 at padding). The output still comes from the fused kernel, which returns
-        no weights, so asking for them adds one product and softmax and changes no output."""
-        nk = query.size(0)  # B*K
-        q = self.q(query).view(nk // beam, beam, -1)  # (B, K, D)
-        q = split_heads(q, self.n_heads)  # (B, H, K, Dh)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, K, Dh)
-        out = self.out(merge_heads(o).reshape(nk, 1, -1))  # (B*K, 1, D)
+        """``attend_beams`` for ``T`` new tokens per hypothesis ``query`` ``(B*K, T, D)`` (the
+        K*T queries of a sentence share its keys), and with ``weights`` its attention averaged
+        over the heads ``(B*K, T, S)`` (0 at padding). The output still comes from the fused
+        kernel, which returns no weights, so asking for them adds one product and softmax and
+        changes no output."""
+        nk, t = query.shape[:2]  # B*K, T
+        q = self.q(query).reshape(nk // beam, beam * t, -1)  # (B, K*T, D)
+        q = split_heads(q, self.n_heads)  # (B, H, K*T, Dh)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, K*T, Dh)
+        out = self.out(merge_heads(o).reshape(nk, t, -1))  # (B*K, T, D)
         if not weights:
             return out, None
-        b, h, kk, dh = q.shape
-        scores = (q @ k.transpose(-1, -2)).view(b, h * kk, -1) / math.sqrt(dh)  # (B, H*K, S)
-        p = masked_attention(scores.float(), mask.view(b, -1))  # (B, H*K, S)
-        return out, p.view(b, h, kk, -1).mean(1).reshape(nk, -1)  # (B*K, S)
+        b, h, kt, dh = q.shape
+        scores = (q @ k.transpose(-1, -2)).view(b, h * kt, -1) / math.sqrt(dh)  # (B, H*K*T, S)
+        p = masked_attention(scores.float(), mask.view(b, -1))  # (B, H*K*T, S)
+        return out, p.view(b, h, kt, -1).mean(1).reshape(nk, t, -1)  # (B*K, T, S)
 
 
 class FeedForward(nn.Module):
@@ -155,15 +158,16 @@ def cached_self_attention(
     cache: KV,
     attend: Callable[[Tensor, KV], Tensor],
 ) -> tuple[Tensor, KV]:
-    """The residual self-attention block for one new token per row ``x`` ``(N, 1, D)``: its keys
-    and values are appended to ``cache`` ``(N, H, t, Dh)`` and ``attend(h, grown)`` attends the
-    block's input ``h`` over them. Returns the block's output and the grown cache
-    (``(N, H, t+1, Dh)`` each)."""
+    """The residual self-attention block for T new tokens per row ``x`` ``(N, T, D)`` (T = 1
+    in a step): their keys and values are appended to ``cache`` ``(N, H, t, Dh)`` (by
+    ``torch.cat``, a new tensor: a cache is never written in place, so states may share one)
+    and ``attend(h, grown)`` attends the block's input ``h`` over them. Returns the block's
+    output and the grown cache (``(N, H, t+T, Dh)`` each)."""
     grown: list[KV] = []
 
     def self_attend(h: Tensor) -> Tensor:
-        k, v = attn.project_kv(h)  # (N, H, 1, Dh)
-        k = torch.cat([cache[0], k], dim=2)  # (N, H, t+1, Dh)
+        k, v = attn.project_kv(h)  # (N, H, T, Dh)
+        k = torch.cat([cache[0], k], dim=2)  # (N, H, t+T, Dh)
         v = torch.cat([cache[1], v], dim=2)
         grown.append((k, v))
         return attend(h, (k, v))
@@ -171,22 +175,16 @@ def cached_self_attention(
     return residual(x, self_attend), grown[0]
 
 
-def step_layers(
-    layers: nn.ModuleList,
-    x: Tensor,
-    state: State,
-    memory: tuple[str, str],
-    head: Callable[[Tensor], Tensor],
-    cross: bool = False,
-) -> tuple[Tensor, State]:
-    """One cached decoding step of the embedded tokens ``x`` ``(B*K, 1, D)``: through every
-    layer, called as ``layer.step(x, own_kv, memory_kv, mask, beam)`` with its entry of the
-    hypotheses' caches (``state.hyp["k"]``, ``["v"]``) and of the per-sentence keys/values
-    named by ``memory`` in ``state.shared`` (mask: ``shared["src_mask"]``), then through
-    ``head`` to logits. Returns the log-probs ``(B*K, V)`` and the state with the grown caches,
-    one step on. ``cross``: the layers have a cross-attention whose weights the last layer
-    reports (``layer.step(..., weights=True)`` -> a third value ``(B*K, S)``) when the state
-    asks for them (``State.want_attention``)."""
+def run_layers(
+    layers: nn.ModuleList, x: Tensor, state: State, memory: tuple[str, str], cross: bool
+) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor | None]:
+    """The embedded new tokens ``x`` ``(B*K, T, D)`` through every layer, called as
+    ``layer.step(x, own_kv, memory_kv, mask, beam)`` with its entry of the hypotheses' caches
+    (``state.hyp["k"]``, ``["v"]``) and of the per-sentence keys/values named by ``memory`` in
+    ``state.shared`` (mask: ``shared["src_mask"]``). Returns the last layer's output
+    ``(B*K, T, D)``, the grown caches (one per layer, ``(B*K, H, t+T, Dh)``) and, when
+    ``cross`` and the state asks (``State.want_attention``), the last layer's cross-attention
+    ``(B*K, T, S)`` (``layer.step(..., weights=True)`` gives it as a third value), else None."""
     sh, hyp = state.shared, state.hyp
     keys, values, attention = [], [], None
     last = len(layers) - 1
@@ -200,9 +198,53 @@ def step_layers(
             x, (k, v) = layer.step(*args)
         keys.append(k)
         values.append(v)
+    return x, keys, values, attention
+
+
+def step_layers(
+    layers: nn.ModuleList,
+    x: Tensor,
+    state: State,
+    memory: tuple[str, str],
+    head: Callable[[Tensor], Tensor],
+    cross: bool = False,
+) -> tuple[Tensor, State]:
+    """One cached decoding step of the embedded tokens ``x`` ``(B*K, 1, D)`` through the
+    layers (``run_layers``), then through ``head`` to logits. Returns the log-probs
+    ``(B*K, V)`` and the state with the grown caches, one step on (with the last layer's
+    cross-attention ``(B*K, S)`` when ``cross`` and asked for)."""
+    x, keys, values, attention = run_layers(layers, x, state, memory, cross)
     logits = head(x[:, 0])  # (B*K, V)
     grown: dict[str, Leaf] = {"k": keys, "v": values}
+    attention = None if attention is None else attention[:, 0]  # (B*K, S)
     return torch.log_softmax(logits.float(), dim=-1), state.successor(grown, attention)
+
+
+def block_layers(
+    layers: nn.ModuleList,
+    x: Tensor,
+    state: State,
+    memory: tuple[str, str],
+    head: Callable[[Tensor], Tensor],
+    cross: bool = False,
+) -> tuple[Tensor, list[State]]:
+    """``step_layers`` over a block of L tokens ``x`` ``(B*K, L, D)`` in one pass (each token
+    attends to the cache and to the block's tokens before it): the log-probs ``(B*K, L, V)``
+    of ``head`` ``(B*K, L, D) -> (B*K, L, V)`` and the state after each token. ``states[j]``
+    holds views of the one grown cache cut after token j (``[:, :, :t+j+1]``), safe to share
+    because a cache is only ever extended by ``torch.cat`` (``cached_self_attention``)."""
+    x, keys, values, attention = run_layers(layers, x, state, memory, cross)
+    log_probs = torch.log_softmax(head(x).float(), dim=-1)  # (B*K, L, V)
+    states = []
+    for j in range(x.size(1)):
+        end = state.step + j + 1
+        hyp: dict[str, Leaf] = {
+            "k": [k[:, :, :end] for k in keys],  # (B*K, H, t+j+1, Dh)
+            "v": [v[:, :, :end] for v in values],
+        }
+        seen = None if attention is None else attention[:, j]  # (B*K, S)
+        states.append(replace(state, hyp=hyp, step=end, attention=seen))
+    return log_probs, states
 
 
 def init_weights(model: nn.Module, d_model: int, *embeddings: nn.Embedding) -> None:
@@ -218,3 +260,12 @@ def init_weights(model: nn.Module, d_model: int, *embeddings: nn.Embedding) -> N
 def causal_mask(t: int, device: torch.device) -> Tensor:
     """``(T, T)`` boolean, True where query i may attend key j (j <= i)."""
     return torch.ones(t, t, dtype=torch.bool, device=device).tril()
+
+
+def cache_mask(new: int, total: int, device: torch.device) -> Tensor | None:
+    """``(new, total)`` boolean for ``new`` tokens appended to a cache of ``total - new``: True
+    where new token i may attend key j (j <= total - new + i). None for one new token (it sees
+    the whole cache, and a step keeps the unmasked kernel)."""
+    if new == 1:
+        return None
+    return torch.ones(new, total, dtype=torch.bool, device=device).tril(total - new)

@@ -29,6 +29,8 @@ from lab.models.layers import (
     Positions,
     Residual,
     SelfAttentionLayer,
+    block_layers,
+    cache_mask,
     cached_self_attention,
     causal_mask,
     init_weights,
@@ -72,15 +74,18 @@ class DecoderLayer(nn.Module):
         beam: int,
         weights: bool = False,
     ) -> tuple[Tensor, ...]:
-        """One token per hypothesis ``x`` ``(B*K, 1, D)`` against this layer's cached
-        self-attention keys/values ``(B*K, H, t, Dh)`` and the per-sentence cross-attention
-        keys/values ``(B, H, S, Dh)``; returns the output and the self-attention cache grown
-        by this token (``(B*K, H, t+1, Dh)`` each), and with ``weights`` the cross-attention
-        averaged over heads ``(B*K, S)`` as a third value."""
+        """T new tokens per hypothesis ``x`` ``(B*K, T, D)`` (T = 1 in a step) against this
+        layer's cached self-attention keys/values ``(B*K, H, t, Dh)`` (token i sees the cache
+        and the block's tokens up to i) and the per-sentence cross-attention keys/values
+        ``(B, H, S, Dh)``; returns the output and the self-attention cache grown by the
+        tokens (``(B*K, H, t+T, Dh)`` each), and with ``weights`` the cross-attention averaged
+        over heads ``(B*K, T, S)`` as a third value."""
         attn, seen = self.self_attn, []
-        x, grown = cached_self_attention(
-            self.r1, x, attn, self_kv, lambda h, kv: attn.attend(h, *kv, None)
-        )
+
+        def self_attend(h: Tensor, kv: tuple[Tensor, Tensor]) -> Tensor:
+            return attn.attend(h, *kv, cache_mask(h.size(1), kv[0].size(2), h.device))
+
+        x, grown = cached_self_attention(self.r1, x, attn, self_kv, self_attend)
 
         def cross(h: Tensor) -> Tensor:
             out, p = self.cross_attn.attend_beams_weighted(h, *cross_kv, src_mask, beam, weights)
@@ -238,15 +243,31 @@ class Transformer(DecoderModel):
         head = self._step_head(x, state)
         return step_layers(self.decoder, x, state, ("ck", "cv"), head, cross=True)
 
+    def step_block(self, tokens: Tensor, state: State) -> tuple[Tensor, list[State]]:
+        """``DecoderModel.step_block`` in one pass: the L tokens ``(N, L)`` at positions
+        ``state.step ..`` through the layers at once, each attending to the cache and to the
+        block's tokens before it (``layers.block_layers``); the states after each token share
+        the one grown cache (views). Log-probs ``(N, L, V)`` equal L steps' to float tolerance,
+        not bit for bit: the products have other shapes. A state asking for attention gets, in
+        ``states[j]``, that of token j; copy and facts models run in one pass too."""
+        x = self._embed(self.tgt_embed, tokens, start=state.step)  # (N, L, D)
+        head = self._step_head(x, state)
+        return block_layers(self.decoder, x, state, ("ck", "cv"), head, cross=True)
+
     def _step_head(self, x: Tensor, state: State) -> Callable[[Tensor], Tensor]:
-        """Last layer's output ``(B*K, D)`` -> logits ``(B*K, V)``; with ``copy``, the mixture's
-        log-probabilities, the K beams of a sentence being K queries of its copy attention
-        (``x`` ``(B*K, 1, D)``: the embedded input tokens)."""
+        """Last layer's output ``(B*K, D)`` or ``(B*K, T, D)`` -> logits ``(B*K, [T,] V)``;
+        with ``copy``, the mixture's log-probabilities, the K*T positions of a sentence being
+        K*T queries of its copy attention (``x`` ``(B*K, T, D)``: the embedded input tokens)."""
         if self.copy is None:
             return lambda h: self.out(self.dec_norm(h))
         k, d = state.beam_size, self.d_model
-        emb = x.view(-1, k, d)  # (B, K, D)
-        return lambda h: self._copy_out(h.view(-1, k, d), emb, state.shared).flatten(0, 1)
+        emb = x.reshape(x.size(0) // k, -1, d)  # (B, K*T, D)
+
+        def head(h: Tensor) -> Tensor:
+            out = self._copy_out(h.reshape(emb.shape), emb, state.shared)  # (B, K*T, V)
+            return out.reshape(*h.shape[:-1], -1)
+
+        return head
 
     def _copy_out(self, h: Tensor, emb: Tensor, sh: dict[str, Leaf]) -> Tensor:
         """Pointer-generator log-probs ``(B, N, V)`` of N last-layer outputs per sentence ``h``
