@@ -1,7 +1,7 @@
 """Every registered architecture keeps the decoding interface of ``lab.models.base``: step by step
 decoding agrees with teacher forcing with gold tokens, with K hypotheses reordered (duplicates
 included), and while sentences leave the batch; a sentence scores the same alone and in a
-padded batch.
+padded batch; a block of tokens fed at once (``step_block``) equals as many steps.
 
 The architectures come from the registry, so one registered later is checked too: it needs
 tiny constructor settings in ``VARIANTS`` below, and its absence fails ``test_every_registered_
@@ -33,6 +33,7 @@ from tests.helpers.model_checks import (
     check_beam_reorder,
     check_gold_steps,
     check_select_sentences,
+    check_step_block,
     make_batch,
     make_targets,
     tiny_hf,
@@ -194,6 +195,10 @@ def test_sentences_leave_the_batch_mid_decoding(model):
 
 def test_cross_attention_when_asked_follows_the_rows_and_changes_no_log_prob(model):
     check_attention(model)
+
+
+def test_step_block_equals_step_by_step_and_its_states_decode_on(model):
+    check_step_block(model)
 
 
 def test_a_training_step_gives_every_parameter_a_finite_nonzero_gradient(model):

@@ -1,4 +1,6 @@
-"""Transformer encoder-decoder: inputs past the position table fail with a one-line fix."""
+"""Transformer encoder-decoder: inputs past the position table fail with a one-line fix; a
+block of tokens is decoded in one pass (its equality with step by step is checked for every
+variant by ``test_model_interface``)."""
 
 import pytest
 import torch
@@ -28,6 +30,27 @@ def test_inputs_longer_than_the_position_table_name_the_setting_to_raise():
         model(too_long, torch.tensor([9]), fits)
     with pytest.raises(LabError, match=r"model.max_positions=8; raise it"):
         model(fits, lens, too_long)
+
+
+def test_a_block_is_one_pass_through_each_decoder_layer_at_the_absolute_positions():
+    """``step_block`` runs each layer once for the whole block (one self-attention query
+    projection per layer), and a block that would pass the position table fails as a step
+    there would, naming the setting; one that ends on the table's last position decodes."""
+    torch.manual_seed(0)
+    opts = dict(d_model=16, n_heads=2, enc_layers=1, dec_layers=2, d_ff=32, max_positions=6)
+    model = MODELS.build("transformer", 10, 10, **opts).eval()
+    src, lens = torch.full((2, 3), 4), torch.tensor([3, 2])
+    calls = []
+    for layer in model.decoder:
+        layer.self_attn.q.register_forward_hook(lambda *_: calls.append(1))
+    state = model.init_state(model.encode(src, lens), 1)
+    with torch.no_grad():
+        log_probs, states = model.step_block(torch.full((2, 4), 5), state)
+        assert log_probs.shape == (2, 4, 10) and len(calls) == 2
+        assert [s.step for s in states] == [1, 2, 3, 4]
+        with pytest.raises(LabError, match=r"7 positions exceed model.max_positions=6; raise it"):
+            model.step_block(torch.full((2, 3), 5), states[-1])
+        assert model.step_block(torch.full((2, 2), 5), states[-1])[0].shape == (2, 2, 10)
 
 
 # --- an encoder over facts (model.facts=true, bAbI) ------------------------------------------

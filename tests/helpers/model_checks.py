@@ -243,3 +243,60 @@ def check_attention(model: DecoderModel) -> None:
             torch.testing.assert_close(alone.state.attention[0], got, atol=1e-5, rtol=0)
     asked.select(torch.tensor([2, 0]))
     assert asked.state.attention.shape == (4, src.size(1))
+
+
+def steps_one_by_one(model: DecoderModel, tokens: Tensor, state: Any) -> tuple[Tensor, list]:
+    """The reference for ``step_block``: ``step`` over the columns of ``tokens`` ``(N, L)``,
+    the log-probs ``(N, L, V)`` and the state after each."""
+    out, states = [], []
+    for j in range(tokens.size(1)):
+        lp, state = model.step(tokens[:, j], state)
+        out.append(lp)
+        states.append(state)
+    return torch.stack(out, 1), states
+
+
+def check_block_against_steps(model: DecoderModel, tokens: Tensor, state: Any) -> None:
+    """``step_block(tokens, state)`` gives the log-probs of ``step`` after ``step`` (1e-5: a
+    one-pass block multiplies other shapes, so not bit for bit), its ``states[j]`` are one
+    ``j + 1`` tokens on (attention included, when asked) and decode on as the step-by-step
+    states do. The last state is continued first: the earlier ones, which may share its
+    cache, must be untouched by that."""
+    got, states = model.step_block(tokens, state)  # (N, L, V)
+    ref, ref_states = steps_one_by_one(model, tokens, state)
+    assert got.shape == ref.shape and got.dtype == torch.float32
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+    assert len(states) == tokens.size(1)
+    nxt = words(tokens.size(0), model.tgt_vocab_size, specials(model))  # (N,)
+    for j in reversed(range(tokens.size(1))):
+        assert states[j].step == ref_states[j].step == state.step + j + 1
+        if ref_states[j].attention is None:
+            assert states[j].attention is None
+        else:
+            torch.testing.assert_close(
+                states[j].attention, ref_states[j].attention, atol=1e-5, rtol=0
+            )
+        on, _ = model.step(nxt, states[j])
+        torch.testing.assert_close(on, model.step(nxt, ref_states[j])[0], atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+def check_step_block(model: DecoderModel) -> None:
+    """``step_block`` equals ``step`` by ``step``: from the first step (BOS first, as speculative
+    decoding feeds it), and after beams were reordered with duplicates, blocks of 1, 3 and 5
+    tokens over sentences of different source lengths, with and without attention asked."""
+    torch.manual_seed(7)
+    src, lens = make_batch([5, 2, 7], pad=model.pad_id)
+    for asked in (False, True):
+        run = Replay(model, src, lens, beam=2)
+        if asked:
+            run.state = run.state.asking_attention()
+        first = words(6 * 3, model.tgt_vocab_size, specials(model)).view(6, 3)  # (B*K, 3)
+        first[:, 0] = model.bos_id
+        check_block_against_steps(model, first, run.state)
+        for _ in range(2):
+            run.step()
+        run.reorder(torch.tensor([1, 1, 0, 3, 5, 4]))
+        for n in (1, 3, 5):
+            block = words(6 * n, model.tgt_vocab_size, specials(model)).view(6, n)  # (B*K, L)
+            check_block_against_steps(model, block, run.state)
