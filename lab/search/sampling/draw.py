@@ -41,8 +41,8 @@ def draw_with_total(log_q: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
     """
     probs = log_q.exp()  # (N, V) in log_q's dtype
     sums = block_sums(probs)  # (N, nb)
-    tok, _, _ = invert(probs, sums, u)
-    return tok, sums.sum(-1, dtype=torch.float64)
+    tok, _, _, total = invert(probs, sums, u)
+    return tok, total
 
 
 def block_sums(probs: Tensor, dtype: torch.dtype | None = None) -> Tensor:
@@ -56,13 +56,14 @@ def block_sums(probs: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     return sums  # (N, nb)
 
 
-def invert(probs: Tensor, sums: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def invert(probs: Tensor, sums: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The two-level inversion: per row, the first token whose cumulative weight exceeds
     ``u`` ``(N, 1)`` times the row's total, from the weights ``probs`` ``(N, V)`` and their
     ``block_sums`` ``sums`` ``(N, nb)`` (each block's sum up to its own relative rounding:
     the remainder inside the chosen block is rescaled by the block's float64 sum over
-    ``sums``' entry). Returns the tokens ``(N,)``, their blocks ``(N,)`` and the chosen
-    blocks' weights ``(N, BLOCK)`` (0 past the vocabulary).
+    ``sums``' entry). Returns the tokens ``(N,)``, their blocks ``(N,)``, the chosen
+    blocks' weights ``(N, BLOCK)`` (0 past the vocabulary) and each row's total ``(N,)``
+    (float64, the sum of ``sums``).
 
     A token of weight 0 is never drawn (its cumulative value equals its predecessor's, so it
     is never the first to exceed), nor a block of weight 0; where rounding puts the target at
@@ -80,7 +81,8 @@ def invert(probs: Tensor, sums: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tens
     listed = sums.gather(1, block[:, None]).squeeze(1).double()  # (N,)
     ratio = exact[:, -1] / listed.clamp_min(torch.finfo(torch.float64).tiny)  # (N,)
     rest = (target.squeeze(1) - before).clamp_min(0.0) * ratio  # (N,)
-    return block * BLOCK + _first_above(exact, rest[:, None], p.gt(0)), block, p
+    tok = block * BLOCK + _first_above(exact, rest[:, None], p.gt(0))  # (N,)
+    return tok.clamp_max(v - 1), block, p, cum[:, -1]  # a row of no weight gets an index too
 
 
 def _first_above(cum: Tensor, target: Tensor, positive: Tensor) -> Tensor:
