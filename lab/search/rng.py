@@ -14,7 +14,7 @@ the device's log-probs move a boundary across one. Neither draws noise over the 
 
 - ``sample`` draws one uniform per row and step (all of a sentence's up front: ``limit x N``);
 - ``stochastic_beam`` draws ``2k + 1`` uniforms per row and step (the k+1 best children of a
-  row, in order, and k Gumbels for their scores; ``lab.search.sampling.gumbel_top_k``).
+  row, in order, and k Gumbels for their scores; ``lab.search.sampling.children``).
 
 The price is one host-to-device copy of those few numbers a step. ``python -m
 lab.bench.rng_cost`` measures the noise against the model step for both searches, with the

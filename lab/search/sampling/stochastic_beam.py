@@ -8,7 +8,7 @@ k without replacement. Stochastic beam search finds them without enumerating the
 down: the perturbed score G of a prefix is the maximum of the perturbed scores of every output
 below it, so its children's perturbed scores are drawn *conditioned on their maximum being the
 parent's G* (truncated Gumbels; only each prefix's k+1 best children are drawn, in order, as
-``lab.search.sampling.gumbel_top_k`` explains, not a Gumbel per vocabulary entry). Every
+``lab.search.sampling.children`` explains, not a Gumbel per vocabulary entry). Every
 step keeps the k prefixes with the largest G; a subtree that falls off the beam holds no output
 that could have made the top k. Outputs that ended (EOS, or cut at the length limit) stay on
 the beam as leaves and keep competing with the growing prefixes.
@@ -46,7 +46,7 @@ class StochasticBeamSearch:
     Samples from the model's distribution with PAD and BOS removed (and EOS before ``min_len``),
     renormalized at every step, its step log-probs divided by ``temperature``. Each sentence's
     noise comes from its own generator (``lab.search.rng``), seeded by ``seed`` and the
-    sentence's key, ``2 * beam_size + 1`` uniforms per row and step (``gumbel_top_k``: the
+    sentence's key, ``2 * beam_size + 1`` uniforms per row and step (``children``: the
     k+1 best children of each row, drawn in order, and their scores; one Gumbel for the
     root), so a sentence's sample does not depend on the batch it is decoded in.
 
