@@ -19,7 +19,11 @@ A search whose K rows per sentence are independent of each other (sampling) asks
 the batch (``rows_apart``: one row per entry, the sentence's shared state copied to each), so
 a row that ends leaves the batch at once instead of riding along until its sentence's last
 row ends. The stepper then sees ``n`` entries of one row each; the driver regroups the
-results by sentence, K per sentence in row order.
+results by sentence, K per sentence in row order. The price: each row attends to its own copy
+of its sentence's shared state (a Transformer's cross-attention keys and values), not to one
+copy per sentence, which costs memory and some time per row while every row is alive (what
+``lab bench``'s ``sample_overhead_n16`` measures: its outputs all run to the limit); ended
+rows cost nothing.
 """
 
 from __future__ import annotations
