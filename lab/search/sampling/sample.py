@@ -32,7 +32,7 @@ from lab.search.limits import Limits, check_positive
 from lab.search.prefix import ForcedPrefix
 from lab.search.processors.chain import Processors
 from lab.search.rng import generators
-from lab.search.sampling.draw import draw_with_total
+from lab.search.sampling.draw import block_sums, invert
 from lab.search.types import Constraints, Hypothesis, SearchOutput
 
 
@@ -115,10 +115,12 @@ class SampleStepper:
         top = processed.amax(dim=-1, keepdim=True)  # (n, 1)
         self.stuck = top.squeeze(1).isneginf()  # (n,) no legal token: stop before this step
         if self.stuck.any():  # an all -inf row would give NaN weights: give it a dummy mass
-            processed, top = processed.masked_fill(self.stuck[:, None], 0.0), top.clamp_min(0.0)
-        log_w = processed - top  # (n, V) unnormalized, float32: the largest weight is 1
-        tok, total = draw_with_total(log_w, self.u[:, step.t - 1 : step.t])  # (n,), (n,)
-        picked = log_w.gather(1, tok[:, None]).squeeze(1).double() - total.log()  # (n,)
+            processed = processed.masked_fill(self.stuck[:, None], 0.0)
+            top = top.masked_fill(self.stuck[:, None], 0.0)
+        probs = (processed - top).exp_()  # (n, V) float32 weights: the largest is 1
+        tok, _, _, total = invert(probs, block_sums(probs), self.u[:, step.t - 1 : step.t])
+        picked = processed.gather(1, tok[:, None]) - top  # (n, 1) the token's log-weight
+        picked = picked.squeeze(1).double() - total.log()  # (n,) its sampling log-prob
         take = ~self.stuck  # (n,)
         self.sampled += picked.masked_fill(self.stuck, 0.0)
         raw = step.log_probs.gather(1, tok[:, None]).squeeze(1).double()  # (n,)
