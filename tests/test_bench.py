@@ -9,9 +9,20 @@ import torch
 from lab.bench import cmd_bench
 from lab.bench.common import MODES, median_times
 from lab.bench.figures import TARGETS
+from lab.bench.searches import bench_searches
 from lab.errors import LabError
 
+SEARCH_KEYS = [
+    "sample_overhead_n16",
+    "stochastic_beam_vs_beam10",
+    "diverse_beam_vs_beam10",
+    "beam10_overhead",
+    "mbr_selection_share",
+    "exact_expansions_per_s",
+    "exact_vs_beam4",
+]
 KEYS = [
+    *SEARCH_KEYS,
     "search_overhead_beam5",
     "cache_speedup_50",
     "lab_vs_hf_beam5_time_ratio",
@@ -34,6 +45,24 @@ def test_median_times_runs_every_function_once_per_repeat_after_a_warm_up():
     times = median_times({"a": bump("a"), "b": bump("b")}, repeats=3)
     assert calls == {"a": 4, "b": 4}
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_the_search_figures_are_ratios_of_times_measured_in_the_same_run():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as lab bench runs them; more only stall on a busy CPU
+    try:
+        res = bench_searches(MODES["tiny"])
+    finally:
+        torch.set_num_threads(threads)
+    times = res["times_s"]
+    for key in SEARCH_KEYS:
+        assert res[key] > 0 and res[key] < float("inf"), key
+    assert res["sample_overhead_n16"] == times["sample_n16"] / times["floor_n16"]
+    assert res["stochastic_beam_vs_beam10"] == times["stochastic_beam10"] / times["beam10"]
+    assert res["diverse_beam_vs_beam10"] == times["diverse_beam10"] / times["beam10"]
+    assert res["exact_vs_beam4"] == times["exact"] / times["beam4_exact_sentences"]
+    assert 0 <= res["exact_proved_share"] <= 1
+    assert {"sample_overhead_n16", "stochastic_beam_vs_beam10"} <= set(TARGETS)
 
 
 def test_tiny_bench_writes_all_figures(tmp_path):
@@ -110,6 +139,6 @@ def test_tiny_device_bench_on_cpu_writes_every_row_and_figure(tmp_path):
     assert all(r["lab_vs_hf_greedy_identical"] == 1.0 for r in fp32)
     assert res["search_overhead_beam5"] > 0 and res["sample_n16_overhead"] > 0
     assert res["exact"]["sentences"] == 4 and 0 <= res["exact"]["proved_share"] <= 1
-    assert res["rng_cost"]["stochastic_beam5"]["width"] == res["settings"]["vocab"]
+    assert res["rng_cost"]["stochastic_beam5"]["width"] == 11  # 2k + 1 uniforms a row
     md = (tmp_path / "device_bench.md").read_text()
     assert md.startswith("# lab bench --device cpu (tiny)") and "| 4 | bf16 |" in md

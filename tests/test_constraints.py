@@ -84,10 +84,10 @@ def test_the_evaluator_tokenizes_constraints_as_references():
 
 
 # --- who accepts them -----------------------------------------------------------------------
-@pytest.mark.parametrize("search", ["stochastic_beam", "exact"])
+@pytest.mark.parametrize("search", ["stochastic_beam", "mbr"])
 def test_a_search_that_does_not_take_constraints_refuses_them_in_one_line(search):
     model, (src, lens) = tiny_model("gru", vocab=5), sources(vocab=5, lengths=(3,))
-    kw = {"exact": {}, "diverse_beam": {"beam_size": 2, "num_groups": 2}}.get(
+    kw = {"mbr": {"candidates": {"name": "beam", "beam_size": 2, "nbest": 2}}}.get(
         search, {"beam_size": 2}
     )
     with pytest.raises(LabError, match="does not handle the examples' prefix constraints"):
@@ -112,6 +112,8 @@ SEARCH_KW = {
     "beam_lp": {"beam_size": 3},
     "sample": {"num_samples": 3},
     "diverse_beam": {"beam_size": 4, "num_groups": 2, "nbest": 4},
+    "exact": {"nbest": 2},
+    "best_first": {"nbest": 2},
 }
 
 

@@ -11,6 +11,8 @@ import torch
 
 from lab.errors import LabError
 from lab.registry import SEARCHES
+from lab.search.contracts import call_search
+from lab.search.types import Constraints
 from tests.helpers.brute_force import all_outputs, ranked
 from tests.helpers.models import TINY, sources, tiny_model
 
@@ -152,3 +154,21 @@ def test_bad_settings_fail_at_construction_with_one_line(search, kw, names):
     message = str(err.value)
     assert "\n" not in message
     assert all(name in message for name in names)
+
+
+@pytest.mark.parametrize("search", EXACT)
+@pytest.mark.parametrize("arch", ["transformer", "gru"])
+def test_a_forced_prefix_gives_the_enumerated_n_best_of_the_outputs_that_start_with_it(
+    arch, search
+):
+    prefixes = [(4,), (3, 5), (), (6, 6, 6)]  # one per sentence; () forces nothing
+    decode = SEARCHES.build(search, nbest=3, max_len_a=0, max_len_b=MAX_LEN)
+    model, src, lens = case(arch, 0)
+    out = call_search(decode, model, src, lens, constraints=[Constraints(p) for p in prefixes])
+    for i, prefix in enumerate(prefixes):
+        start = [w for w in truth(model, src, lens, i) if w[2][: len(prefix)] == prefix]
+        got = out.nbest[i]
+        assert [h.tokens for h in got] == [w[2] for w in start[:3]], i
+        assert all(h.proved_optimal is True for h in got)
+        for h, (_, logprob, _) in zip(got, start[:3], strict=True):  # the prefix is scored too
+            assert h.logprob == pytest.approx(logprob, abs=1e-5)

@@ -10,7 +10,8 @@ limit ends every sentence there). Models have random weights of a realistic size
 measure search and model code, not translation quality.
 
 The figures, their targets and what each measures are listed in ``lab.bench.figures``; they are
-measured by ``speed`` (lab-internal), ``hf_speed`` (lab vs ``generate``, needs the optional
+measured by ``speed`` (lab-internal), ``searches`` (every other search against its baseline),
+``hf_speed`` (lab vs ``generate``, needs the optional
 transformers), ``ct2_speed`` (lab vs CTranslate2, needs the optional ctranslate2) and
 ``memory`` (peak memory, one fresh subprocess per figure), and written as ``bench.json`` and
 ``bench.md`` (``render``).
@@ -35,6 +36,7 @@ from lab.bench import ct2_speed, hf_speed
 from lab.bench.common import MODES, Settings, environment
 from lab.bench.figures import check_targets, section_keys
 from lab.bench.render import render_md
+from lab.bench.searches import bench_searches
 from lab.bench.speed import bench_lab
 from lab.errors import LabError
 from lab.io import atomic_write_text
@@ -87,6 +89,11 @@ def _run_bench(s: Settings, threads: int, workdir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     lab_res = bench_lab(s)
     sections["lab"] = time.perf_counter() - start
+    start = time.perf_counter()
+    search_res = bench_searches(s)
+    times.update(search_res.pop("times_s"))
+    res.update(search_res)
+    sections["searches"] = time.perf_counter() - start
     times.update(lab_res.pop("times_s"))
     res.update(lab_res)
     start = time.perf_counter()

@@ -45,6 +45,8 @@ class Settings:
     mem_len: int = 50
     mem_beams: tuple[int, int] = (5, 64)
     seed: int = 1234
+    search_batch: int = 16  # sentences of the search figures (lab.bench.searches)
+    exact_budget: int = 500  # node expansions per sentence of the exact figure
 
 
 MODES: dict[str, Settings] = {
@@ -59,6 +61,8 @@ MODES: dict[str, Settings] = {
         hf_repeats=2,
         natural_max_len=25,
         mem_len=20,
+        search_batch=4,
+        exact_budget=300,
     ),
     "tiny": Settings(
         "tiny",
@@ -79,6 +83,8 @@ MODES: dict[str, Settings] = {
         hf_repeats=1,
         natural_max_len=8,
         mem_len=5,
+        search_batch=2,
+        exact_budget=50,
     ),
 }
 

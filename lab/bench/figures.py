@@ -1,8 +1,9 @@
 """The figures of ``lab bench``: one table that the bench, its report and its tests all read.
 
 Each figure is a key of ``bench.json`` with what it measures, the part of the bench that
-measures it (``lab``, ``hf``, ``ct2`` or ``memory``), its target (if it has one) and how the report
-prints it. Adding, renaming or retargeting a figure happens here and nowhere else.
+measures it (``lab``, ``searches``, ``hf``, ``ct2`` or ``memory``), its target (if it has
+one) and how the report prints it. Adding, renaming or retargeting a figure happens here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ class Figure:
     """One figure of ``bench.json``."""
 
     key: str
-    section: str  # the part of the bench that measures it: "lab", "hf", "ct2" or "memory"
+    section: str  # the part of the bench that measures it: "lab", "searches", "hf", "ct2", "memory"
     what: str
     target: tuple[str, float] | None = None  # ("<=" or ">=", bound); None: reported only
     fmt: str = ".3f"  # how bench.md prints the value
@@ -38,6 +39,45 @@ FIGURES: tuple[Figure, ...] = (
         "greedy, 50 tokens, recomputing the prefix every step (teacher-forced forward, which"
         " re-runs the encoder too) / incremental step with the KV cache",
         (">=", 3.0),
+    ),
+    Figure(
+        "sample_overhead_n16",
+        "searches",
+        "sample, 16 samples per sentence / the forward passes alone of the same 16 rows per"
+        " sentence (encode once, one step per token, no reorder), outputs of a fixed length",
+        ("<=", 1.15),
+    ),
+    Figure(
+        "stochastic_beam_vs_beam10",
+        "searches",
+        "stochastic_beam k=10 / beam k=10 on the same sentences, outputs of a fixed length",
+        ("<=", 1.3),
+    ),
+    Figure(
+        "diverse_beam_vs_beam10",
+        "searches",
+        "diverse_beam k=10 (10 groups of one) / beam k=10, outputs of a fixed length",
+    ),
+    Figure(
+        "beam10_overhead",
+        "searches",
+        "beam k=10 / its forward passes alone (one step and one trivial reorder per token)",
+    ),
+    Figure(
+        "mbr_selection_share",
+        "searches",
+        "mbr over 32 samples (fast_chrf): selection seconds / generation seconds, median",
+    ),
+    Figure(
+        "exact_expansions_per_s",
+        "searches",
+        "exact under a node budget on the first sentences: prefixes expanded per second",
+        fmt=".0f",
+    ),
+    Figure(
+        "exact_vs_beam4",
+        "searches",
+        "exact under the node budget / beam k=4 on the same sentences and length limit",
     ),
     Figure(
         "lab_vs_hf_beam5_time_ratio",

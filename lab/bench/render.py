@@ -23,6 +23,8 @@ def render_md(res: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for fig in FIGURES:
+        if fig.key not in res:  # a figure added after this bench.json was written
+            continue
         t = res["targets"].get(fig.key) if fig.target is not None else None
         value = res.get(fig.key) if t is None else t["value"]
         shown = "n/a" if value is None else format(value, fig.fmt)
@@ -42,6 +44,7 @@ def render_md(res: dict[str, Any]) -> str:
 def _method(res: dict[str, Any]) -> list[str]:
     """The method section of ``bench.md``, with the sizes of the mode that ran."""
     s = res["settings"]
+    searches = [] if "search_batch" not in s else _search_method(s)
     return [
         f"Lab-internal figures: the lab `transformer` with random weights (d_model {s['d_model']},"
         f" {s['n_heads']} heads, {s['layers']}+{s['layers']} layers, d_ff {s['d_ff']}, vocabulary"
@@ -53,6 +56,7 @@ def _method(res: dict[str, Any]) -> list[str]:
         "- `search_overhead_beam5`: `beam` (k=5) / the floor: `encode` once, then per step one"
         " `step` on B*K rows and one `reorder` with a fixed index (the cache copy beam search"
         " cannot avoid).",
+        *searches,
         f"- `cache_speedup_50`: greedy over {s['cache_len']} tokens on the first"
         f" {s['cache_batch']} sentences, recomputing the prefix with"
         " the teacher-forced `forward` every step (which re-runs the encoder) / `step` with the"
@@ -78,6 +82,19 @@ def _method(res: dict[str, Any]) -> list[str]:
         f" (method `{res.get('mem_method')}`: `VmHWM` after resetting it through"
         " `/proc/self/clear_refs`, else the `ru_maxrss` delta). Torch's CPU allocator returns"
         " large blocks to the OS, so RSS sees tensors that tracemalloc would not.",
+    ]
+
+
+def _search_method(s: dict[str, Any]) -> list[str]:
+    """The method line of the search figures (``lab.bench.searches``)."""
+    return [
+        f"- Search figures (`lab.bench.searches`): the first {s['search_batch']} sentences,"
+        " outputs forced to the same length; `sample_overhead_n16` against the forward passes"
+        " of the same rows, `stochastic_beam_vs_beam10` and `diverse_beam_vs_beam10` against"
+        " `beam` k=10 in the same interleaved repeats; `mbr_selection_share` from MBR's own"
+        " cost split (32 samples, fast_chrf, natural stopping); `exact` under a budget of"
+        f" {s['exact_budget']} expansions per sentence on the first 4 sentences, one call,"
+        " against `beam` k=4 there."
     ]
 
 

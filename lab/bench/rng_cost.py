@@ -4,7 +4,7 @@ CPU generators the searches use and on generators living on the decode device::
     python -m lab.bench.rng_cost --device cuda
 
 prints one JSON object: for ``sample`` (one uniform per row: ``N`` rows per sentence) and
-``stochastic_beam`` (Gumbel noise over the vocabulary: ``k x V`` per sentence), the median
+``stochastic_beam`` (``2k + 1`` uniforms per row, ``k`` rows per sentence), the median
 seconds per step of drawing the noise with CPU generators and moving it to ``device``
 (``cpu_generators_s``), with generators on ``device`` (``device_generators_s``), and the
 median seconds of one model step at the same shape (``model_step_s``), on the bench
@@ -23,9 +23,9 @@ import torch
 
 from lab.bench.common import MODES, Settings, build_transformer, median_times, random_batch
 from lab.bench.device_compare import synced
-from lab.search.rng import generators, gumbel, uniform
+from lab.search.rng import generators, uniform
 
-SHAPES = {"sample_n16": (16, 1), "stochastic_beam5": (5, None)}  # rows per sentence, width
+SHAPES = {"sample_n16": (16, 1), "stochastic_beam5": (5, 11)}  # rows per sentence, width
 
 
 def step_time(s: Settings, rows: int, device: torch.device) -> float:
@@ -49,12 +49,12 @@ def rng_cost(s: Settings, device: torch.device) -> dict[str, Any]:
     keys = list(range(s.batch))
     out: dict[str, Any] = {"device": str(device), "batch": s.batch, "vocab": s.vocab}
     for name, (rows, width) in SHAPES.items():
-        width = width or s.vocab
-        draw = gumbel if width > 1 else uniform
         fns = {}
         for where in ("cpu", device.type):
             gens = generators(0, keys, len(keys), device=where if where == "cpu" else device)
-            fns[f"{where}_generators_s"] = synced(partial(draw, gens, rows, width, device), device)
+            fns[f"{where}_generators_s"] = synced(
+                partial(uniform, gens, rows, width, device), device
+            )
         times = median_times(fns, s.repeats)
         out[name] = {
             "rows_per_sentence": rows,

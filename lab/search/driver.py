@@ -13,18 +13,29 @@ writes its loop the same way (``Translator._translate_batch_with_strategy`` over
 ``DecodeStrategy``). Searches over a frontier of prefixes (exact, best-first) are not step by
 step and keep their own loop. ``prefix`` (``lab.search.prefix``) forces each sentence's target
 prefix for every stepper alike.
+
+A search whose K rows per sentence are independent of each other (sampling) asks for
+``apart``: after one encode and ``init_state`` with K rows, each row becomes its own entry of
+the batch (``rows_apart``: one row per entry, the sentence's shared state copied to each), so
+a row that ends leaves the batch at once instead of riding along until its sentence's last
+row ends. The stepper then sees ``n`` entries of one row each; the driver regroups the
+results by sentence, K per sentence in row order. The price: each row attends to its own copy
+of its sentence's shared state (a Transformer's cross-attention keys and values), not to one
+copy per sentence, which costs memory and some time per row while every row is alive (what
+``lab bench``'s ``sample_overhead_n16`` measures: its outputs all run to the limit); ended
+rows cost nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from lab.models.base import DecoderModel, State
+from lab.models.base import DecoderModel, State, map_tensors
 from lab.search.contracts import Processor, apply
 from lab.search.limits import Limits
 from lab.search.prefix import ForcedPrefix
@@ -95,6 +106,15 @@ def drop_sentences(
     return state, [t[keep] for t in per_sentence], [t[rows] for t in per_row]
 
 
+def rows_apart(state: State, n: int) -> State:
+    """``state`` of ``n`` sentences with each of its ``n*K`` rows as its own sentence of one
+    row: the shared (per-sentence) leaves copied to every row of their sentence. Before the
+    first step only (a model may add per-beam shared leaves as it steps)."""
+    index = torch.arange(n).repeat_interleave(state.beam_size)  # (n*K,)
+    shared = map_tensors(lambda v: v.index_select(0, index.to(v.device)), state.shared)
+    return replace(state, shared=shared, beam_size=1)
+
+
 def decode(
     model: DecoderModel,
     src: Tensor,
@@ -104,20 +124,46 @@ def decode(
     start: Callable[[Tensor], Stepper],
     prefix: ForcedPrefix | None = None,
     attention: bool = False,
+    apart: bool = False,
 ) -> SearchOutput:
     """Decode ``src`` ``(B, S)`` with ``width`` rows per sentence; ``start(limit)`` makes the
     call's stepper from the sentences' output limits ``(B,)``; ``prefix``: forced prefixes
     (each sentence's limit then leaves room for its prefix and EOS); ``attention``: ask the
-    model for its cross-attention, which every ``Step`` then carries."""
-    n, dev = src.size(0), src.device
+    model for its cross-attention, which every ``Step`` then carries; ``apart``: decode the
+    rows as independent entries (module docstring)."""
+    n = src.size(0)
     cost = Cost(sentences=n, model_calls=1)  # the encode call
-    results: list[list[Hypothesis]] = [[] for _ in range(n)]
     limit = limits.per_sentence(src_lengths, model)  # (B,)
     if prefix is not None:
         limit = prefix.limits(limit)
     state = model.init_state(model.encode(src, src_lengths), width)
     state = state.asking_attention() if attention else state
     stepper = start(limit)
+    if not apart:
+        owner = torch.arange(n, device=limit.device)  # (B,)
+        return SearchOutput(_loop(model, state, stepper, limit, width, prefix, cost, owner), cost)
+    state, limit = rows_apart(state, n), limit.repeat_interleave(width)  # (B*K,)
+    prefix = None if prefix is None else prefix.per_row(width)
+    owner = torch.arange(n, device=limit.device).repeat_interleave(width)  # (B*K,) each row's
+    rows = _loop(model, state, stepper, limit, 1, prefix, cost, owner)
+    return SearchOutput([sum(rows[i : i + width], []) for i in range(0, n * width, width)], cost)
+
+
+def _loop(
+    model: DecoderModel,
+    state: State,
+    stepper: Stepper,
+    limit: Tensor,
+    width: int,
+    prefix: ForcedPrefix | None,
+    cost: Cost,
+    owner: Tensor,
+) -> list[list[Hypothesis]]:
+    """The step loop of ``decode`` over ``limit.numel()`` sentences of ``width`` rows;
+    ``owner`` ``(n,)``: the call's sentence each one decodes (itself, or with rows decoded
+    apart its row's sentence), for the processors that read a sentence's constraints."""
+    n, dev = limit.numel(), limit.device
+    results: list[list[Hypothesis]] = [[] for _ in range(n)]
     alive = torch.arange(n, device=dev)  # (n,) original sentence ids
     prev = torch.full((n * width,), model.bos_id, device=dev)  # (n*K,)
     tokens = prev.new_zeros(n * width, 0)  # (n*K, t) generated so far
@@ -127,7 +173,7 @@ def decode(
         log_probs, state = model.step(prev, state)  # (n*K, V)
         cost.count_step(log_probs.size(0))
         lim = limit[alive]  # (n,)
-        rows_of = alive.repeat_interleave(width)  # (n*K,) each row's sentence
+        rows_of = owner[alive].repeat_interleave(width)  # (n*K,) each row's sentence
         processed = apply(
             stepper.processors, log_probs, tokens, t, lim.repeat_interleave(width), rows_of
         )
@@ -149,4 +195,4 @@ def decode(
         state, (alive,), (prev, tokens) = drop_sentences(
             move.done, width, state, [alive], [prev, tokens]
         )
-    return SearchOutput(results, cost)
+    return results

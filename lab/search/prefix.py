@@ -55,3 +55,10 @@ class ForcedPrefix:
         keep = torch.where(keep.isneginf(), log_probs.gather(1, idx), keep)
         only = torch.full_like(processed, NEG_INF).scatter(1, idx, keep)  # (n*K, V)
         return torch.where(forced[:, None], only, processed)
+
+    def per_row(self, k: int) -> ForcedPrefix:
+        """The prefixes with each sentence's repeated ``k`` times: one entry per row, for a
+        batch decoded with its rows apart (``lab.search.driver.decode``)."""
+        out = ForcedPrefix([], self.ids.device)
+        out.ids, out.lengths = self.ids.repeat_interleave(k, 0), self.lengths.repeat_interleave(k)
+        return out

@@ -7,21 +7,19 @@ int per sentence, derived from each example's id (``example_key``). Each sentenc
 same amounts whatever the batch, so sentence ``i`` alone and sentence ``i`` in any batch see
 the same numbers, on any device.
 
-Where the generators live is each search's choice, by how much noise it draws per step:
+Both stochastic searches keep the generators on the CPU, and CPU generators give the same
+numbers whatever the decode device (CUDA's Philox streams differ from the CPU's Mersenne
+Twister), so a run sampled on a GPU draws the CPU run's numbers and differs from it only where
+the device's log-probs move a boundary across one. Neither draws noise over the vocabulary:
 
-- ``sample`` keeps them on the CPU: it draws one uniform per row and step, and CPU
-  generators give the same numbers whatever the decode device (CUDA's Philox streams differ
-  from the CPU's Mersenne Twister), so a run sampled on a GPU draws the CPU run's uniforms
-  and differs from it only where the device's log-probs move a token's cumulative
-  probability across one. The price is one host-to-device copy of ``B*N`` numbers a step.
-- ``stochastic_beam`` puts them on the decode device: it draws Gumbel noise over the whole
-  vocabulary (``B*k x V`` float64 a step), which on CPU generators would be generated on the
-  host and copied every step. ``python -m lab.bench.rng_cost`` measures the noise against
-  the model step for both searches; on a CPU, sample's ``B*N`` uniforms are small next to a
-  step while stochastic_beam's vocabulary-wide noise is not. On CPU the placement changes
-  nothing (the same generators); on a GPU, where a step is short, host noise would dominate.
-  ``lab bench --device cuda`` records both placements on the GPU
-  (``rng_cost``); no GPU figure has been measured yet.
+- ``sample`` draws one uniform per row and step (all of a sentence's up front: ``limit x N``);
+- ``stochastic_beam`` draws ``2k + 1`` uniforms per row and step (the k+1 best children of a
+  row, in order, and k Gumbels for their scores; ``lab.search.sampling.children``).
+
+The price is one host-to-device copy of those few numbers a step. ``python -m
+lab.bench.rng_cost`` measures the noise against the model step for both searches, with the
+generators on the CPU and on the decode device; ``lab bench --device cuda`` records it
+(``rng_cost``); no GPU figure has been measured yet.
 """
 
 from __future__ import annotations

@@ -9,9 +9,14 @@ sentences are expanded with one ``step`` call per distinct depth (``expansion.ex
 extensions enter the pools, and the other children that can still beat the bound are pushed.
 
 Only finished outputs (ending in EOS within the length limit) are candidates: a prefix cut
-at the limit is never returned. A sentence is *proved* when no open node can beat its pool's
-n-th score; when its budget or the batch's time runs out first, it returns its pool as it is
-(never worse than the beam seed, which is in it) with ``proved_optimal=False``.
+at the limit is never returned. A sentence's forced prefix (``constraints``, as for greedy,
+beam and sample: ``lab.search.prefix``) leaves each node inside it one child, the prefix's
+next token, with its model log-prob: the prefix is scored, not skipped, so ``logprob`` is the
+model's log-prob of the whole output, and the search is exact over the outputs that start
+with the prefix (the beam seed is forced the same way). A sentence is *proved* when no open
+node can beat its pool's n-th score; when its budget or the batch's time runs out first, it
+returns its pool as it is (never worse than the beam seed, which is in it) with
+``proved_optimal=False``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from lab.search.exact.expansion import Siblings, children, expand
 from lab.search.exact.nbest import NBestPool, Ranking
 from lab.search.exact.states import Node, StateStore
 from lab.search.limits import Limits, check_positive
-from lab.search.types import Cost, Hypothesis, SearchOutput
+from lab.search.prefix import ForcedPrefix
+from lab.search.types import Constraints, Cost, Hypothesis, SearchOutput
 
 ADMISSIBLE = ("none", "word_reward")
 
@@ -60,6 +66,7 @@ class BranchAndBound:
 
     name = "exact"
     container: type[Container] = Container
+    inputs, constraint_kinds = ("constraints",), ("prefix",)  # optional input: forced prefixes
 
     def __init__(
         self,
@@ -111,15 +118,22 @@ class BranchAndBound:
             self.seed = SEARCHES.build("beam", beam_size=k, nbest=self.nbest, **limits)
 
     def __call__(
-        self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor
+        self,
+        model: DecoderModel,
+        src_tokens: Tensor,
+        src_lengths: Tensor,
+        constraints: list[Constraints | None] | None = None,
     ) -> SearchOutput:
         with torch.inference_mode():
-            return self._search(model, src_tokens, src_lengths)
+            return self._search(model, src_tokens, src_lengths, constraints)
 
-    def _search(self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor) -> SearchOutput:
+    def _search(
+        self, model: DecoderModel, src_tokens: Tensor, src_lengths: Tensor, constraints: Any
+    ) -> SearchOutput:
         started, n = time.perf_counter(), src_tokens.size(0)
         deadline = None if self.time_limit is None else started + self.time_limit * n
-        seed = self.seed(model, src_tokens, src_lengths)
+        seed = self.seed(model, src_tokens, src_lengths, constraints=constraints)
+        prefix = ForcedPrefix.of(constraints, src_tokens.device)
         cost = Cost()
         cost.add(seed.cost)  # the seed is part of the search: its calls are counted
         cost.sentences, cost.model_calls = n, cost.model_calls + 1  # + our own encode
@@ -128,7 +142,8 @@ class BranchAndBound:
             for h in hyps:
                 if h.finished:
                     pool.offer(h.tokens, h.logprob, self.ranking.score(h.logprob, h.length))
-        limits = self.limits.per_sentence(src_lengths, model).tolist()
+        limits = self.limits.per_sentence(src_lengths, model)  # (B,)
+        limits = (limits if prefix is None else prefix.limits(limits)).tolist()
         state = model.init_state(model.encode(src_tokens, src_lengths), 1)
         store, spent = StateStore(), [1] * n
         root_sid = store.add(state.hyp)
@@ -139,7 +154,7 @@ class BranchAndBound:
         order, log_probs, sid, shared = expand(model, roots, store, state.shared)
         cost.count_step(n)
         boxes = [self.container(store) for _ in range(n)]
-        self._push(order, log_probs, sid, boxes, pools, limits, model, store)
+        self._push(order, log_probs, sid, boxes, pools, limits, model, store, prefix)
         while deadline is None or time.perf_counter() < deadline:
             popped = self._pop_round(boxes, pools, spent)
             if not popped:
@@ -148,12 +163,15 @@ class BranchAndBound:
                 group = [node for node in popped if node.depth == depth]
                 order, log_probs, sid, _ = expand(model, group, store, shared)
                 cost.count_step(len(order))
-                self._push(order, log_probs, sid, boxes, pools, limits, model, store)
+                self._push(order, log_probs, sid, boxes, pools, limits, model, store, prefix)
         return SearchOutput(
             [self._result(pools[i], boxes[i], seed.nbest[i], spent[i]) for i in range(n)], cost
         )
 
-    def _push(self, order, log_probs, sid, boxes, pools, limits, model, store) -> None:  # noqa: ANN001
+    def _push(self, order, log_probs, sid, boxes, pools, limits, model, store, prefix) -> None:  # noqa: ANN001
+        if prefix is not None:  # inside a prefix: its next token only, with its log-prob
+            sents = torch.tensor([node.sent for node in order], device=log_probs.device)
+            log_probs = prefix(log_probs, log_probs, order[0].depth + 1, sents, 1)
         groups = children(order, log_probs, sid, pools, limits, self.ranking, model)
         store.hold(sid, sum(g is not None for g in groups))
         for node, group in zip(order, groups, strict=True):

@@ -1,40 +1,19 @@
 """One step of stochastic beam search (``lab.search.sampling.stochastic_beam``): children's
-perturbed scores drawn from a truncated Gumbel below their parent's, the k largest kept."""
+perturbed scores drawn from a truncated Gumbel below their parent's, the k largest kept. Only
+each row's k+1 best children can make the beam's k kept and its threshold, so only they are
+drawn, in order (``lab.search.sampling.children``), not a Gumbel per vocabulary entry.
+"""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 
 from lab.search.contracts import Processor
 from lab.search.driver import Move, Step
-from lab.search.rng import gumbel
+from lab.search.rng import gumbel, uniform
+from lab.search.sampling.children import ordered_children
 from lab.search.types import NEG_INF, Hypothesis
-
-
-def log1mexp(a: Tensor) -> Tensor:
-    """``log(1 - exp(a))`` for ``a <= 0``, accurate at both ends (Maechler, 2012): -inf at
-    ``a = 0``, 0 at ``a = -inf``."""
-    return torch.where(a > -math.log(2.0), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
-
-
-def truncated_gumbel(parent: Tensor, perturbed: Tensor) -> Tensor:
-    """Children's perturbed scores, conditioned on their maximum being the parent's.
-
-    ``parent`` ``(N, 1)``: each row's perturbed score T; ``perturbed`` ``(N, V)``: independent
-    Gumbel(phi_i) draws ``phi_i + g_i`` for the children, whose maximum is Z. Returns
-    ``-log(exp(-T) - exp(-Z) + exp(-G_i))`` ``(N, V)``, computed as
-    ``T - softplus(T - G_i + log1mexp(G_i - Z))`` so that nothing overflows; the arg-max child
-    gets exactly T. Rows whose parent is -inf (no prefix there) or without any possible child
-    get -inf everywhere, as do children of probability 0.
-    """
-    z = perturbed.amax(dim=-1, keepdim=True)  # (N, 1)
-    v = parent - perturbed + log1mexp(perturbed - z)  # (N, V)
-    out = parent - v.clamp_min(0.0) - torch.log1p(torch.exp(-v.abs()))  # (N, V)
-    usable = parent.isfinite() & z.isfinite()  # (N, 1)
-    return out.masked_fill(~usable | out.isnan(), NEG_INF)
 
 
 class StochasticStepper:
@@ -61,24 +40,31 @@ class StochasticStepper:
         self.kappa = torch.full((n,), NEG_INF, dtype=f64, device=dev)  # (n,) best G left behind
 
     def advance(self, step: Step) -> Move:
-        k, (n, vocab), f64 = self.k, step.processed.shape, torch.float64
-        n //= k
-        step_phi = torch.log_softmax(step.processed.to(f64) / self.temperature, dim=-1)
-        child_phi = self.phi.view(n * k, 1) + step_phi  # (n*k, V)
-        noise = gumbel(self.gens, k, vocab, step_phi.device)  # (n*k, V) k rows per sentence
-        growing = self.score.isfinite() & ~self.ended  # (n, k)
-        parent = self.score.masked_fill(~growing, NEG_INF).view(n * k, 1)  # (n*k, 1)
-        child_g = truncated_gumbel(parent, child_phi + noise).view(n, k * vocab)
+        k, n = self.k, step.processed.size(0) // self.k
+        m = k + 1  # children per row that can matter: the k kept and the threshold
+        top = step.processed.amax(-1, keepdim=True)  # (n*k, 1)
+        stuck = top.isneginf().view(n, k)  # (n, k) no child has probability
+        shift = top.masked_fill(top.isneginf(), 0.0)  # (n*k, 1) the largest weight is 1
+        log_w = (step.processed - shift) / self.temperature  # (n*k, V) float32
+        growing = self.score.isfinite() & ~self.ended & ~stuck  # (n, k)
+        parent = self.score.masked_fill(~growing, NEG_INF).view(n * k)  # (n*k,)
+        noise = uniform(self.gens, k, 2 * m - 1, step.processed.device)  # (n*k, 2m-1)
         leaves = self.score.masked_fill(~self.ended, NEG_INF)  # (n, k) ended outputs compete
-        top, idx = torch.cat([child_g, leaves], dim=1).topk(k + 1, dim=1)  # (n, k+1)
+        toks, child_g, log_total = ordered_children(
+            log_w.exp(), parent, self.phi.view(-1), noise, leaves
+        )
+        picked = (step.processed.gather(1, toks).double() - shift.double()) / self.temperature
+        cand_phi = (picked - log_total[:, None]).view(n, k * m)  # (n, k*m) step sampling lp
+        cand_lp = step.log_probs.gather(1, toks).double().view(n, k * m)  # (n, k*m)
+        top, idx = torch.cat([child_g.view(n, k * m), leaves], dim=1).topk(k + 1, dim=1)
         self.kappa = torch.maximum(self.kappa, top[:, k])  # the best subtree dropped so far
         self.score, idx = top[:, :k], idx[:, :k]  # (n, k)
-        child = idx < k * vocab  # (n, k) a new prefix (else: a leaf kept)
-        slot = torch.where(child, idx // vocab, idx - k * vocab)  # (n, k) the row it came from
-        cidx = idx.clamp_max(k * vocab - 1)  # (n, k) index into the children
-        token = torch.where(child, cidx % vocab, self.pad)  # (n, k)
-        step_lp = step.log_probs.to(f64).view(n, k * vocab).gather(1, cidx)  # (n, k)
-        child_step_phi = step_phi.view(n, -1).gather(1, cidx)  # (n, k)
+        child = idx < k * m  # (n, k) a new prefix (else: a leaf kept)
+        slot = torch.where(child, idx // m, idx - k * m)  # (n, k) the row it came from
+        cidx = idx.clamp_max(k * m - 1)  # (n, k) index into the candidates
+        token = torch.where(child, toks.view(n, k * m).gather(1, cidx), self.pad)  # (n, k)
+        step_lp = cand_lp.gather(1, cidx)  # (n, k)
+        child_step_phi = cand_phi.gather(1, cidx)  # (n, k)
         self.phi = self.phi.gather(1, slot) + torch.where(child, child_step_phi, 0)
         self.logp = self.logp.gather(1, slot) + torch.where(child, step_lp, 0.0)
         self.length = self.length.gather(1, slot) + child.long()

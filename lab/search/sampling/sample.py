@@ -1,16 +1,17 @@
 """Ancestral sampling: ``num_samples`` independent outputs per source, each token drawn from the
 model's next-token distribution after the logits processors (``top_p``, ``temperature``...).
 
-Batched as ``B*N`` rows (N samples of each of B sentences). A row stops at EOS (finished), at
-the sentence's length limit, or when the processors leave it no legal token (both
-unfinished, with the tokens it has). A sentence leaves the batch when all its N rows have
-stopped; until then its stopped rows ride along, masked, so the decoder state keeps N rows
-per sentence.
+Batched as ``B*N`` rows (N samples of each of B sentences), each source encoded once. The
+driver decodes the rows apart (``decode(..., apart=True)``): every row is its own entry of the
+batch, so a row that stops (at EOS, finished; at the sentence's length limit, or when the
+processors leave it no legal token, both unfinished) leaves the batch at once and costs no
+further forward pass.
 
 Reproducible per sentence: every draw comes from the sentence's own generator
-(``lab.search.rng``, seeded from ``seed`` and the sentence's key), N uniforms per step for
-as long as the sentence is in the batch, stopped rows included. A sentence's samples are
-therefore the same decoded alone or in any batch, in any order, padded or not.
+(``lab.search.rng``, seeded from ``seed`` and the sentence's key), which draws its uniforms up
+front, ``limit x N`` float64 numbers (the number of steps the sentence may take, N per step:
+the same stream as N per step), and row j takes the j-th of step t's N. A sentence's samples
+are therefore the same decoded alone or in any batch, in any order, padded or not.
 
 A token is drawn by inversion (``lab.search.sampling.draw``): one uniform per row and step.
 """
@@ -26,12 +27,12 @@ from torch import Tensor
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
 from lab.search.contracts import Processor
-from lab.search.driver import Move, Step, decode, sentence_rows
+from lab.search.driver import Move, Step, decode
 from lab.search.limits import Limits, check_positive
 from lab.search.prefix import ForcedPrefix
 from lab.search.processors.chain import Processors
-from lab.search.rng import generators, uniform
-from lab.search.sampling.draw import draw
+from lab.search.rng import generators
+from lab.search.sampling.draw import block_sums, invert
 from lab.search.types import Constraints, Hypothesis, SearchOutput
 
 
@@ -79,65 +80,70 @@ class Sample:
         gens = generators(self.seed, keys, src.size(0))  # on the CPU: the same draws anywhere
 
         def start(limit: Tensor) -> SampleStepper:
-            return SampleStepper(procs, gens, k, model.eos_id, model.pad_id, src.device)
+            u = uniforms(gens, limit, k, src.device)  # (B*N, L)
+            return SampleStepper(procs, u, model.eos_id, model.pad_id)
 
         with torch.inference_mode():
-            return decode(model, src, src_lengths, self.limits, k, start, prefix)
+            return decode(model, src, src_lengths, self.limits, k, start, prefix, apart=True)
+
+
+def uniforms(gens: Sequence[torch.Generator], limit: Tensor, k: int, device: Any) -> Tensor:
+    """Every uniform the rows will use, ``(B*k, max limit)`` float64: sentence i's generator
+    draws ``(limit_i, k)`` at once (its stream is the one ``k`` draws per step would give: CPU
+    generators fill a tensor in order), row ``i*k + j`` holds column j; 0.5 past the limit."""
+    width = int(limit.max()) if limit.numel() else 0
+    u = torch.full((len(gens) * k, width), 0.5, dtype=torch.float64)  # (B*k, L)
+    for i, (g, n) in enumerate(zip(gens, limit.tolist(), strict=True)):
+        u[i * k : (i + 1) * k, :n] = torch.rand(n, k, generator=g, dtype=torch.float64).T
+    return u.clamp(0.0, 1.0 - 2**-53).to(device)
 
 
 class SampleStepper:
-    """K rows per sentence, each a sample; a stopped row rides along, masked, feeding EOS."""
+    """One row per sample, each its own batch entry (the driver decodes them apart): the token
+    drawn through the processors, the model's and the sampler's log-probs summed."""
 
-    def __init__(
-        self,
-        processors: Sequence[Processor],
-        gens: list[torch.Generator],
-        k: int,
-        eos: int,
-        pad: int,
-        device: torch.device,
-    ) -> None:
-        self.processors, self.gens, self.k, self.eos, self.pad = processors, gens, k, eos, pad
-        rows = len(gens) * k
-        self.length = torch.zeros(rows, dtype=torch.long, device=device)  # (n*K,)
-        self.running = torch.ones(rows, dtype=torch.bool, device=device)  # (n*K,)
-        self.raw = torch.zeros(rows, dtype=torch.float64, device=device)  # (n*K,) model log-prob
-        self.sampled = torch.zeros_like(self.raw)  # (n*K,) sampling log-prob
+    def __init__(self, processors: Sequence[Processor], u: Tensor, eos: int, pad: int) -> None:
+        self.processors, self.u, self.eos, self.pad = processors, u, eos, pad
+        rows, device = u.size(0), u.device
+        self.length = torch.zeros(rows, dtype=torch.long, device=device)  # (n,)
+        self.stuck = torch.zeros(rows, dtype=torch.bool, device=device)  # (n,) no legal token
+        self.raw = torch.zeros(rows, dtype=torch.float64, device=device)  # (n,) model log-prob
+        self.sampled = torch.zeros_like(self.raw)  # (n,) sampling log-prob
 
     def advance(self, step: Step) -> Move:
-        processed = step.processed  # (n*K, V)
-        stuck = processed.amax(dim=-1).isneginf()  # (n*K,) no legal token: stop unfinished
-        if stuck.any():  # an all -inf row would normalize to NaN: give it a dummy mass
-            processed = processed.masked_fill(stuck[:, None], 0.0)
-        log_q = processed.log_softmax(dim=-1)  # (n*K, V)
-        u = uniform(self.gens, self.k, 1, processed.device)  # (n*K, 1) K per sentence, all rows
-        take = self.running & ~stuck  # (n*K,) rows that add a token this step
-        tok = draw(log_q, u).masked_fill(~take, self.pad)  # (n*K,)
-        self.raw += step.log_probs.gather(1, tok[:, None]).squeeze(1).double().masked_fill(~take, 0)
-        self.sampled += log_q.gather(1, tok[:, None]).squeeze(1).double().masked_fill(~take, 0)
+        processed = step.processed  # (n, V)
+        top = processed.amax(dim=-1, keepdim=True)  # (n, 1)
+        self.stuck = top.squeeze(1).isneginf()  # (n,) no legal token: stop before this step
+        if self.stuck.any():  # an all -inf row would give NaN weights: give it a dummy mass
+            processed = processed.masked_fill(self.stuck[:, None], 0.0)
+            top = top.masked_fill(self.stuck[:, None], 0.0)
+        probs = (processed - top).exp_()  # (n, V) float32 weights: the largest is 1
+        tok, _, _, total = invert(probs, block_sums(probs), self.u[:, step.t - 1 : step.t])
+        picked = processed.gather(1, tok[:, None]) - top  # (n, 1) the token's log-weight
+        picked = picked.squeeze(1).double() - total.log()  # (n,) its sampling log-prob
+        take = ~self.stuck  # (n,)
+        self.sampled += picked.masked_fill(self.stuck, 0.0)
+        raw = step.log_probs.gather(1, tok[:, None]).squeeze(1).double()  # (n,)
+        self.raw += raw.masked_fill(self.stuck, 0.0)
         self.length += take.long()
-        row_limit = step.limit.repeat_interleave(self.k)  # (n*K,)
-        self.running = take & tok.ne(self.eos) & (row_limit > step.t)
-        done = ~self.running.view(-1, self.k).any(dim=1)  # (n,)
-        return Move(tok, done, feed=tok.masked_fill(~take, self.eos))  # stopped rows feed EOS
+        done = self.stuck | tok.eq(self.eos) | (step.limit <= step.t)  # (n,)
+        return Move(tok.masked_fill(self.stuck, self.pad), done)
 
     def finish(self, sentences: Tensor, tokens: Tensor) -> list[list[Hypothesis]]:
-        rows = sentence_rows(sentences, self.k)  # (d*K,)
         hyps = []
         for seq, n_tok, lp, sp in zip(
-            tokens[rows].tolist(),
-            self.length[rows].tolist(),
-            self.raw[rows].tolist(),
-            self.sampled[rows].tolist(),
+            tokens[sentences].tolist(),
+            self.length[sentences].tolist(),
+            self.raw[sentences].tolist(),
+            self.sampled[sentences].tolist(),
             strict=True,
         ):
             seq = seq[:n_tok]
             finished = bool(seq) and seq[-1] == self.eos
             info = {"sample_logprob": sp}
-            hyps.append(Hypothesis(tuple(seq), lp, sp, n_tok, finished, info=info))
-        return [hyps[i : i + self.k] for i in range(0, len(hyps), self.k)]
+            hyps.append([Hypothesis(tuple(seq), lp, sp, n_tok, finished, info=info)])
+        return hyps
 
     def keep(self, sentences: Tensor, rows: Tensor) -> None:
-        self.gens = [self.gens[i] for i in sentences.tolist()]
-        self.length, self.running = self.length[rows], self.running[rows]
+        self.u, self.length, self.stuck = self.u[rows], self.length[rows], self.stuck[rows]
         self.raw, self.sampled = self.raw[rows], self.sampled[rows]

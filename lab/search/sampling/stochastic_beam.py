@@ -7,7 +7,8 @@ with independent Gumbel noise; the k outputs with the largest perturbed scores a
 k without replacement. Stochastic beam search finds them without enumerating the outputs, top
 down: the perturbed score G of a prefix is the maximum of the perturbed scores of every output
 below it, so its children's perturbed scores are drawn *conditioned on their maximum being the
-parent's G* (a truncated Gumbel, in the numerically stable form of the paper's appendix). Every
+parent's G* (truncated Gumbels; only each prefix's k+1 best children are drawn, in order, as
+``lab.search.sampling.children`` explains, not a Gumbel per vocabulary entry). Every
 step keeps the k prefixes with the largest G; a subtree that falls off the beam holds no output
 that could have made the top k. Outputs that ended (EOS, or cut at the length limit) stay on
 the beam as leaves and keep competing with the growing prefixes.
@@ -45,7 +46,8 @@ class StochasticBeamSearch:
     Samples from the model's distribution with PAD and BOS removed (and EOS before ``min_len``),
     renormalized at every step, its step log-probs divided by ``temperature``. Each sentence's
     noise comes from its own generator (``lab.search.rng``), seeded by ``seed`` and the
-    sentence's key, ``beam_size`` rows of vocabulary-wide Gumbels per step (and one for the
+    sentence's key, ``2 * beam_size + 1`` uniforms per row and step (``children``: the
+    k+1 best children of each row, drawn in order, and their scores; one Gumbel for the
     root), so a sentence's sample does not depend on the batch it is decoded in.
 
     Returns, per sentence, the ``min(k, number of outputs)`` sampled outputs, largest perturbed
@@ -96,7 +98,7 @@ class StochasticBeamSearch:
     ) -> SearchOutput:
         """Sample for each sentence of ``src`` ``(B, S)``; ``keys`` (one int per sentence) pick
         each sentence's random stream (None: its position in the batch)."""
-        gens = generators(self.seed, keys, src.size(0), src.device)  # V-wide noise: on device
+        gens = generators(self.seed, keys, src.size(0))  # on the CPU: the same draws anywhere
         procs = self.processors.for_model(model)
 
         def start(limit: Tensor) -> StochasticStepper:
