@@ -163,3 +163,39 @@ def test_multi30k_seeds_prose() -> None:
         ), seed
     gain = by["beam"]["bleu"] - by["greedy"]["bleu"]
     assert said(f"beam's gain {f(gain.mean())} ± {f(gain.std())} BLEU (n={len(gain)})")
+
+
+def _curse_test(base: int, beam: int, penalty: str, seed: int) -> str:
+    tests = pd.read_csv(REPORTS / f"beam_curse/beam_curse_seeds_vs{base}_tests.csv")
+    row = tests[
+        (tests["search.beam_size"] == beam)
+        & (tests["search.penalty"] == penalty)
+        & (tests["seed"] == seed)
+    ].iloc[0]
+    return f"{row.bleu_delta:+.2f} [{row.bleu_delta_low:+.2f}, {row.bleu_delta_high:+.2f}]"
+
+
+def test_beam_curse_seeds_prose() -> None:
+    df = runs("beam_curse/seeds")
+
+    def cell(beam: int, penalty: str, metric: str = "bleu") -> str:
+        values = df[(df["search.beam_size"] == beam) & (df["search.penalty"] == penalty)][metric]
+        return f"{f(values.mean())} ± {f(values.std())}"
+
+    assert said(
+        f"goes {cell(1, 'none')} (greedy), {cell(4, 'none')} (beam 4), {cell(64, 'none')} (beam 64)"
+    )
+    ratios = [
+        f(df[(df["search.beam_size"] == b) & (df["search.penalty"] == "none")].len_ratio.mean())
+        for b in (1, 4, 64)
+    ]
+    assert said(f"the length ratio {' -> '.join(ratios)}")
+    assert said(f"with it {cell(4, 'average')} at beam 4 and {cell(64, 'average')} at beam 64")
+    assert said(
+        f"loses {_curse_test(4, 64, 'none', 1)} (seed 1) and {_curse_test(4, 64, 'none', 2)} "
+        "(seed 2) BLEU"
+    )
+    assert said(
+        f"is {_curse_test(4, 64, 'average', 1)} and {_curse_test(4, 64, 'average', 2)}: no drop"
+    )
+    assert said(f"gains {_curse_test(1, 4, 'average', 1)} and {_curse_test(1, 4, 'average', 2)}")

@@ -59,6 +59,7 @@ def table_specs() -> list[TableSpec]:
         "hue": ("search.penalty",),
     }
     squad = {"rows": ("search",), "cols": ("model.copy", "model.dropout")}
+    curse_seeds = {"rows": ("search.beam_size",), "cols": ("search.penalty",)}
     seeded = {"metric": "bleu", "rows": ("search",), "cols": ("seed",), "baseline": "search=greedy"}
     return [
         TableSpec(
@@ -81,6 +82,28 @@ def table_specs() -> list[TableSpec]:
                 "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
             )
             for m in BEAM_CURSE
+        ),
+        *(
+            TableSpec(
+                "beam_curse/seeds",
+                "beam_curse",
+                {"metric": m, "name": n, **curse_seeds},
+            )
+            for m, n in (("bleu", "beam_curse_seeds_bleu"), ("len_ratio", "beam_curse_seeds_len"))
+        ),
+        *(
+            TableSpec(
+                "beam_curse/seeds",
+                "beam_curse",
+                {
+                    "metric": "bleu",
+                    "rows": ("search.beam_size",),
+                    "cols": ("search.penalty", "seed"),
+                    "baseline": f"search.beam_size={base}",
+                    "name": f"beam_curse_seeds_vs{base}",
+                },
+            )
+            for base in (1, 4)
         ),
         *_babi("1k"),
         *_babi("10k"),
@@ -106,4 +129,5 @@ CONTEXT = {  # the context table of each set of summaries
     "sampling_mbr/sampling_mbr_context.md": "sampling_mbr/runs",
     "squad/squad_context.md": "squad/runs",
     "multi30k/multi30k_seeds_context.md": "multi30k/seeds",
+    "beam_curse/beam_curse_seeds_context.md": "beam_curse/seeds",
 }
