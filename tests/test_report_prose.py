@@ -199,3 +199,20 @@ def test_beam_curse_seeds_prose() -> None:
         f"is {_curse_test(4, 64, 'average', 1)} and {_curse_test(4, 64, 'average', 2)}: no drop"
     )
     assert said(f"gains {_curse_test(1, 4, 'average', 1)} and {_curse_test(1, 4, 'average', 2)}")
+
+
+def test_bench_quick_prose() -> None:
+    import json
+
+    figures = json.loads((REPORTS / "bench/quick/bench.json").read_text())
+    for name in (
+        "stochastic_beam_vs_beam10",
+        "sample_overhead_n16",
+        "diverse_beam_vs_beam10",
+        "mbr_selection_share",
+        "exact_vs_beam4",
+        "search_overhead_beam5",
+    ):
+        assert said(f"`{name}` {figures[name]:.3f}") or said(f"read {figures[name]:.3f}"), name
+    assert said(f"`exact_expansions_per_s` {figures['exact_expansions_per_s']:.0f}")
+    assert said(f"by {figures['sample_overhead_n16'] - 1.15:.2f}")

@@ -33,7 +33,7 @@ SOURCES = (  # committed files that are data or hand-written, not rebuilt
     "dashboard/runs/**/predictions.jsonl",
     "search_errors/*analysis_sentences.csv",
     "search_errors/*analysis_rates.csv",
-    "bench/bench.json",
+    "bench/**/bench.json",
     "throughput/throughput.json",
     "toolkits/*.csv",
     "toolkits/ct2_*.json",

@@ -98,13 +98,16 @@ def anchors(root: Path, out: Path) -> list[Path]:
 
 
 def bench_pages(root: Path, out: Path) -> list[Path]:
-    """``bench.md`` and ``throughput.md`` from ``bench.json`` and ``throughput.json``."""
-    bench = json.loads((root / "bench" / "bench.json").read_text(encoding="utf-8"))
+    """``bench.md`` and ``throughput.md`` from ``bench.json`` and ``throughput.json``, and
+    the ``bench.md`` of every further bench run kept as ``bench/<name>/bench.json``."""
     thr = json.loads((root / "throughput" / "throughput.json").read_text(encoding="utf-8"))
-    return [
-        atomic_write_text(out / "bench" / "bench.md", render_md(bench)),
-        atomic_write_text(out / "throughput" / "throughput.md", render_throughput(thr)),
-    ]
+    written = [atomic_write_text(out / "throughput" / "throughput.md", render_throughput(thr))]
+    for path in sorted((root / "bench").glob("**/bench.json")):
+        bench = json.loads(path.read_text(encoding="utf-8"))
+        page = out / path.relative_to(root).with_name("bench.md")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        written.append(atomic_write_text(page, render_md(bench)))
+    return written
 
 
 def toolkit_pages(root: Path, out: Path) -> list[Path]:
