@@ -161,6 +161,11 @@ def test_multi30k_seeds_prose() -> None:
             f"seed {seed}: {row.bleu_delta:+.2f} [{row.bleu_delta_low:+.2f}, "
             f"{row.bleu_delta_high:+.2f}]"
         ), seed
+    greedy_lc = by["greedy"]["bleu_tok_lc"]
+    assert said(f"(lowest {f(greedy_lc.min())})") and greedy_lc.min() > 35
+    assert said(f"(highest {f(greedy_lc.max())})") and greedy_lc.max() < 36.5
+    apart = [s for s, row in tests.iterrows() if row.chrf_delta_low > 0 or row.chrf_delta_high < 0]
+    assert apart == [0] and said("only seed 0's interval excludes 0")
     gain = by["beam"]["bleu"] - by["greedy"]["bleu"]
     assert said(f"beam's gain {f(gain.mean())} ± {f(gain.std())} BLEU (n={len(gain)})")
 
