@@ -49,6 +49,48 @@ def _babi(size: str) -> list[TableSpec]:
     ]
 
 
+def _multi30k_seeds() -> list[TableSpec]:
+    """The Transformer's greedy and beam over seeds: pooled, and paired per seed."""
+    paired = {"metric": "bleu", "rows": ("search",), "cols": ("seed",), "baseline": "search=greedy"}
+    pooled = [("bleu", "multi30k_seeds"), ("bleu_tok_lc", "multi30k_seeds_tok_lc")]
+    return [
+        TableSpec("multi30k/seeds", "multi30k", {"name": "multi30k_seeds_paired", **paired}),
+        *(
+            TableSpec(
+                "multi30k/seeds",
+                "multi30k",
+                {"metric": m, "rows": ("search",), "cols": ("model",), "name": name},
+            )
+            for m, name in pooled
+        ),
+    ]
+
+
+def _curse_seeds() -> list[TableSpec]:
+    """The beam-curse sweep over seeds: pooled BLEU and length, paired against beam 1 and 4."""
+    keys = {"rows": ("search.beam_size",), "cols": ("search.penalty",)}
+    pooled = [("bleu", "beam_curse_seeds_bleu"), ("len_ratio", "beam_curse_seeds_len")]
+    paired = {"metric": "bleu", "rows": keys["rows"], "cols": ("search.penalty", "seed")}
+    return [
+        *(
+            TableSpec("beam_curse/seeds", "beam_curse", {"metric": m, "name": n, **keys})
+            for m, n in pooled
+        ),
+        *(
+            TableSpec(
+                "beam_curse/seeds",
+                "beam_curse",
+                {
+                    "baseline": f"search.beam_size={base}",
+                    "name": f"beam_curse_seeds_vs{base}",
+                    **paired,
+                },
+            )
+            for base in (1, 4)
+        ),
+    ]
+
+
 def table_specs() -> list[TableSpec]:
     """Every ``lab report`` table of reports/, in the order of reports/README.md."""
     m30k = {"rows": ("search", "search.alpha"), "cols": ("model",)}
@@ -59,8 +101,6 @@ def table_specs() -> list[TableSpec]:
         "hue": ("search.penalty",),
     }
     squad = {"rows": ("search",), "cols": ("model.copy", "model.dropout")}
-    curse_seeds = {"rows": ("search.beam_size",), "cols": ("search.penalty",)}
-    seeded = {"metric": "bleu", "rows": ("search",), "cols": ("seed",), "baseline": "search=greedy"}
     return [
         TableSpec(
             "multi30k/runs", "multi30k", {"metric": "bleu_tok_lc", "name": "multi30k", **m30k}
@@ -68,43 +108,14 @@ def table_specs() -> list[TableSpec]:
         TableSpec(
             "multi30k/runs", "multi30k", {"metric": "bleu", "name": "multi30k_sacrebleu", **m30k}
         ),
-        TableSpec("multi30k/seeds", "multi30k", {"name": "multi30k_seeds_paired", **seeded}),
-        *(
-            TableSpec(
-                "multi30k/seeds",
-                "multi30k",
-                {"metric": m, "rows": ("search",), "cols": ("model",), "name": name},
-            )
-            for m, name in (("bleu", "multi30k_seeds"), ("bleu_tok_lc", "multi30k_seeds_tok_lc"))
-        ),
+        *_multi30k_seeds(),
         *(
             TableSpec(
                 "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
             )
             for m in BEAM_CURSE
         ),
-        *(
-            TableSpec(
-                "beam_curse/seeds",
-                "beam_curse",
-                {"metric": m, "name": n, **curse_seeds},
-            )
-            for m, n in (("bleu", "beam_curse_seeds_bleu"), ("len_ratio", "beam_curse_seeds_len"))
-        ),
-        *(
-            TableSpec(
-                "beam_curse/seeds",
-                "beam_curse",
-                {
-                    "metric": "bleu",
-                    "rows": ("search.beam_size",),
-                    "cols": ("search.penalty", "seed"),
-                    "baseline": f"search.beam_size={base}",
-                    "name": f"beam_curse_seeds_vs{base}",
-                },
-            )
-            for base in (1, 4)
-        ),
+        *_curse_seeds(),
         *_babi("1k"),
         *_babi("10k"),
         *_babi("joint"),
