@@ -14,15 +14,17 @@ from tqdm import tqdm
 
 from lab.alignment import check_save_attention, saved_attention
 from lab.data import Pair, pad, sentence_batches
-from lab.errors import LabError
 from lab.metrics import compute_metrics
+from lab.metrics.constraint_check import constraint_rates, prefix_rests
 from lab.metrics.diversity import list_diagnostics
 from lab.models.base import DecoderModel
 from lab.search.contracts import Search, call_search
 from lab.search.rng import example_key
-from lab.search.types import Constraints, Cost, Hypothesis, Ids, Spans
-from lab.tasks.allowed import edge_forms
+from lab.search.types import Constraints, Cost, Hypothesis, Ids
+from lab.target_ids import target_constraints, target_encoder
 from lab.tasks.base import Example
+
+REST_METRICS = ("bleu", "chrf", "ter")  # scored again on the text after a forced prefix
 
 
 @dataclass
@@ -31,9 +33,13 @@ class Evaluation:
     metrics: dict[str, Any]
 
 
+def _content(hyp: Hypothesis, eos: int) -> Ids:
+    """The output's ids without its final EOS."""
+    return hyp.tokens[:-1] if hyp.finished and hyp.tokens and hyp.tokens[-1] == eos else hyp.tokens
+
+
 def _text(tokenizer, hyp: Hypothesis, eos: int) -> str:
-    toks = hyp.tokens[:-1] if hyp.finished and hyp.tokens and hyp.tokens[-1] == eos else hyp.tokens
-    return tokenizer.decode(list(toks))
+    return tokenizer.decode(list(_content(hyp, eos)))
 
 
 def _proof(hyp: Hypothesis) -> dict[str, Any]:
@@ -124,7 +130,26 @@ def evaluate(
         preds.append(row)
         hyps.append(hyp)
         refs.append(list(ex.refs))
-    metrics = compute_metrics([*metric_names, "length"], hyps, refs)
+    metrics = _metrics(metric_names, preds, hyps, refs, out_tokens, seconds, cost)
+    metrics.update(list_diagnostics(lists, refs))  # only when some n-best has 2+ entries
+    if cons is not None:  # checked on the output ids, whatever the search says
+        outs = [_content(nbests[p.index][0], model.eos_id) for p in pairs]
+        metrics.update(constraint_rates([cons[p.index] for p in pairs], outs))
+        metrics.update(_rest_metrics(metric_names, [examples[p.index] for p in pairs], hyps, refs))
+    return Evaluation(preds, metrics)
+
+
+def _metrics(
+    names: Sequence[str],
+    preds: list[dict[str, Any]],
+    hyps: list[str],
+    refs: list[list[str]],
+    out_tokens: int,
+    seconds: float,
+    cost: Cost,
+) -> dict[str, Any]:
+    """The corpus metrics ``names``, length, log-prob, speed and cost of a decoded split."""
+    metrics = compute_metrics([*names, "length"], hyps, refs)
     n = max(len(preds), 1)
     metrics.update(
         {
@@ -140,8 +165,20 @@ def evaluate(
     scored = [r["ref_logprob"] for r in preds if r.get("ref_logprob") is not None]
     if scored:
         metrics["mean_ref_logprob"] = sum(scored) / len(scored)
-    metrics.update(list_diagnostics(lists, refs))  # only when some n-best has 2+ entries
-    return Evaluation(preds, metrics)
+    return metrics
+
+
+def _rest_metrics(
+    names: Sequence[str], examples: Sequence[Example], hyps: list[str], refs: list[list[str]]
+) -> dict[str, Any]:
+    """The corpus metrics of what follows each forced prefix (``bleu_rest``, ...), over the
+    examples that have one; empty when none has."""
+    prefixes = [ex.constraints.prefix if ex.constraints else "" for ex in examples]
+    rest_hyps, rest_refs = prefix_rests(prefixes, hyps, refs)
+    if not rest_hyps:
+        return {}
+    scores = compute_metrics([n for n in names if n in REST_METRICS], rest_hyps, rest_refs)
+    return {f"{k}_rest": v for k, v in scores.items() if k in REST_METRICS}
 
 
 def _prediction_row(
@@ -163,51 +200,6 @@ def _prediction_row(
     }
 
 
-def target_constraints(examples: Sequence[Example], tokenizer) -> list[Constraints | None] | None:
-    """Each example's constraints as target ids (None: no example has any), tokenized as the
-    references are (``_target_encoder``); span texts word form by word form (``Spans``, see
-    ``lab.tasks.allowed``), each paragraph once. An example that allows no output is refused."""
-    if all(ex.constraints is None for ex in examples):
-        return None
-    encode = _target_encoder(tokenizer)
-    spans: dict[tuple[str, int], Spans | None] = {}  # questions on one paragraph share it
-    forms: dict[str, Ids] = {}
-    out: list[Constraints | None] = []
-    for ex in examples:
-        c = ex.constraints
-        if c is None:
-            out.append(None)
-            continue
-        allowed = None if c.allowed is None else tuple(tuple(encode(a)) for a in c.allowed)
-        phrases = tuple(tuple(encode(p)) for p in c.include)
-        span = None
-        if c.span_text is not None:
-            key = (c.span_text, c.max_span)
-            if key not in spans:
-                spans[key] = _spans(c.span_text, c.max_span, encode, forms)
-            span = spans[key]
-        if (c.allowed is not None or c.span_text is not None) and not (allowed or span):
-            raise LabError(
-                f"example {getattr(ex, 'id', '?')} allows no output (its allowed list or the text"
-                " its spans come from is empty); fix its data or set task.allowed=null."
-            )
-        prefix = tuple(encode(c.prefix)) if c.prefix else ()
-        out.append(Constraints(prefix, phrases, allowed, span))
-    return out
-
-
-def _spans(text: str, max_span: int, encode, forms: dict[str, Ids]) -> Spans | None:
-    """The word spans of ``text`` as ids: each form of each word encoded on its own (cached in
-    ``forms``); None when ``text`` has no word."""
-    words = []
-    for word in text.split():
-        for form in edge_forms(word):
-            if form not in forms:
-                forms[form] = tuple(encode(form)) if form else ()
-        words.append(tuple(forms[f] for f in edge_forms(word)))
-    return Spans(tuple(words), max_span) if words else None  # type: ignore[arg-type]
-
-
 def _nbest_row(tokenizer, hyp: Hypothesis, eos: int) -> dict[str, Any]:
     """One entry of a prediction's ``nbest`` list."""
     return {
@@ -225,18 +217,6 @@ def _reference(scores: dict[int, tuple[float, int]] | None, index: int) -> dict[
         return {}
     score, length = scores.get(index, (None, None))
     return {"ref_logprob": score, "ref_length": length}
-
-
-def _target_encoder(tokenizer) -> Callable[[str], list[int]]:
-    """How to turn a reference into target ids, as ``lab.data.encode_examples`` does for
-    training targets; a Hugging Face tokenizer is asked for its target side (``text_target``),
-    which has its own vocabulary in some models (Marian)."""
-    hf = getattr(getattr(tokenizer, "model", None), "tokenizer", None)
-    if hf is not None and callable(hf):
-        return lambda text: [
-            int(i) for i in hf(text_target=text, add_special_tokens=False)["input_ids"]
-        ]
-    return tokenizer.encode
 
 
 def reference_scores(
@@ -259,7 +239,7 @@ def reference_scores(
     eos, limit = getattr(tokenizer, "eos_id", model.eos_id), model.max_positions
     rows: list[tuple[Pair, tuple[int, ...]]] = []
     try:
-        encode = _target_encoder(tokenizer)
+        encode = target_encoder(tokenizer)
         for p in pairs:
             for ref in examples[p.index].refs:
                 tgt = (*encode(ref), eos)

@@ -9,10 +9,10 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from lab.errors import LabError
-from lab.evaluate import target_constraints
 from lab.registry import SEARCHES
 from lab.search.contracts import call_search
 from lab.search.types import Constraints
+from lab.target_ids import target_constraints
 from lab.tasks.constraints import TextConstraints, parse_constraints
 from lab.tasks.parallel import Parallel
 from tests.helpers.brute_force import enumerate_outputs

@@ -68,3 +68,26 @@ def read_constraints(path: Path, n_lines: int) -> list[TextConstraints]:
             " write one JSON line per source line ({} for none)"
         )
     return [parse_constraints(line, f"{path}:{i + 1}") for i, line in enumerate(lines)]
+
+
+def constraints_file(value: str, data_dir: Path) -> Path:
+    """The constraints file ``value``: absolute, or under ``data_dir``, or the working dir."""
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [data_dir / path, Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise LabError(
+        f"constraints file not found: {' or '.join(map(str, candidates))}; write one with"
+        " python -m lab.tasks.constraint_files (terms|prefix) or set task.constraints_path=null"
+    )
+
+
+def split_constraints(
+    path: Any, split: str, constrained_split: str, n_lines: int, data_dir: Path
+) -> list[Any]:
+    """Each line's constraints for ``split``: read from ``path`` when ``split`` is the
+    ``constrained_split`` and a path is set, else None for every line."""
+    if not path or split != constrained_split:
+        return [None] * n_lines
+    return list(read_constraints(constraints_file(str(path), data_dir), n_lines))

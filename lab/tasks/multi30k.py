@@ -23,6 +23,7 @@ from lab.download import ChecksumError, DownloadError, download, download_root, 
 from lab.errors import LabError
 from lab.registry import TASKS
 from lab.tasks.base import Example, Task, read_lines, resolve_options, unknown_split
+from lab.tasks.constraints import split_constraints
 
 LANGS = ("en", "de", "fr", "cs")
 ALL = frozenset(LANGS)
@@ -61,7 +62,9 @@ SHA256: dict[str, str] = {
 class Multi30k(Task):
     """Multi30k task 1 caption translation between en, de, fr and cs (downloaded if missing).
 
-    Options: ``src`` (de) and ``tgt`` (en), each one of en, de, fr, cs. Splits: train, val,
+    Options: ``src`` (de) and ``tgt`` (en), each one of en, de, fr, cs; ``constraints_path``, a
+    side file of per-example output constraints for ``constraints_split`` (test_2016_flickr),
+    as for task ``parallel``: they change the decoding, not the training. Splits: train, val,
     test_2016_flickr, test_2017_flickr, test_2017_mscoco, test_2018_flickr (the 2017 ones have
     no cs side).
     """
@@ -71,7 +74,12 @@ class Multi30k(Task):
     valid_split = "val"
     test_split = "test_2016_flickr"
     base_url = BASE_URL
-    DEFAULTS: dict[str, Any] = {"src": "de", "tgt": "en"}
+    DEFAULTS: dict[str, Any] = {
+        "src": "de",
+        "tgt": "en",
+        "constraints_path": None,
+        "constraints_split": "test_2016_flickr",
+    }
 
     def __init__(self, data_dir: Any, cache_dir: Any, seed: int = 0, **options: Any) -> None:
         opts = resolve_options("multi30k", options, self.DEFAULTS)
@@ -85,6 +93,8 @@ class Multi30k(Task):
             raise LabError(f"multi30k src and tgt are both '{opts['src']}'; set different ones")
         super().__init__(data_dir, cache_dir, seed, **opts)
         self.src, self.tgt = opts["src"], opts["tgt"]
+        self.constraints_path = opts["constraints_path"]
+        self.constraints_split = str(opts["constraints_split"])
 
     @property
     def url(self) -> str:
@@ -112,8 +122,13 @@ class Multi30k(Task):
                 f"multi30k {split}: {len(src)} {self.src} lines but {len(tgt)} {self.tgt} lines;"
                 f" delete the damaged file (in {self.roots[0]} or {self.roots[1]}) to fetch it anew"
             )
-        pairs = enumerate(zip(src, tgt, strict=True))
-        return [Example(f"{split}-{i}", s.strip(), t.strip(), (t.strip(),)) for i, (s, t) in pairs]
+        cons = split_constraints(
+            self.constraints_path, split, self.constraints_split, len(src), self.data_dir
+        )
+        rows = enumerate(zip(src, tgt, cons, strict=True))
+        return [
+            Example(f"{split}-{i}", s.strip(), t.strip(), (t.strip(),), c) for i, (s, t, c) in rows
+        ]
 
     def _check_split(self, split: str) -> None:
         if split not in SPLIT_LANGS:

@@ -28,7 +28,7 @@ from lab.errors import LabError
 from lab.provenance import file_digest
 from lab.registry import TASKS
 from lab.tasks.base import Example, Task, read_lines, unknown_split
-from lab.tasks.constraints import read_constraints
+from lab.tasks.constraints import split_constraints
 
 _FLAT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]*)_(src|tgt)$")
 OPTION_FORMS = (
@@ -142,6 +142,6 @@ class Parallel(Task):
 
     def _constraints(self, split: str, n_lines: int) -> list[Any]:
         """Each line's constraints (None for every line of a split without a constraints file)."""
-        if not self.constraints_path or split != self.constraints_split:
-            return [None] * n_lines
-        return list(read_constraints(self.resolve(str(self.constraints_path)), n_lines))
+        return split_constraints(
+            self.constraints_path, split, self.constraints_split, n_lines, self.data_dir
+        )
