@@ -208,3 +208,67 @@ def test_beam_curse_seeds_prose() -> None:
     plain4 = tests[(tests["search.beam_size"] == 4) & (tests["search.penalty"] == "none")]
     assert sorted(plain4[plain4.bleu_delta_low > 0].seed) == [0, 2]
     assert said("clears 0 for seeds 0 and 2 only")
+
+
+def _interval(row: pd.Series, metric: str = "bleu") -> str:
+    d, lo, hi = (row[f"{metric}_delta{s}"] for s in ("", "_low", "_high"))
+    return f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def _pooled(df: pd.DataFrame, metric: str) -> str:
+    return f"{f(df[metric].mean())} ± {f(df[metric].std())}"
+
+
+def test_constrained_prose() -> None:
+    seeds, terms = runs("multi30k/seeds"), runs("constrained/runs/terms")
+    beam, greedy = seeds[seeds.search == "beam"], seeds[seeds.search == "greedy"]
+    assert (terms.constraints_met == 1).all() and (terms.phrases_met == 1).all()
+    assert said(f"BLEU rises from {_pooled(beam, 'bleu')} (plain beam) to {_pooled(terms, 'bleu')}")
+    paired = pd.read_csv(REPORTS / "constrained/terms_paired_tests.csv")
+    gains = paired[paired.search == "constrained_beam"].sort_values("seed")
+    assert all(gains.bleu_delta_low > 0)
+    assert said("per seed " + ", ".join(_interval(r) for _, r in gains.iloc[:2].iterrows()))
+    assert said(f"and {_interval(gains.iloc[2])} (`terms_paired_tests.md`)")
+    assert said(f"(length ratio {f(terms.len_ratio.mean())} against {f(beam.len_ratio.mean())})")
+    cover = runs("constrained/runs/coverage")
+    none = cover[cover["search.coverage"] == "none"]
+    cost = terms.decode_seconds.mean() / none.decode_seconds.mean()
+    assert said(f"{f(terms.decode_seconds.mean())} s for the 1000 sentences against")
+    assert said(f"{f(none.decode_seconds.mean())} s for plain beam") and said(f"{cost:.1f} times")
+    prefix = runs("constrained/runs/prefix")
+    for search, plain in (("beam", beam), ("greedy", greedy)):
+        mine = prefix[prefix.search == search]
+        assert said(f"from {_pooled(plain, 'bleu')} to {_pooled(mine, 'bleu')} with {search}")
+        assert said(f"{_pooled(mine, 'bleu_rest')}")
+    tests = pd.read_csv(REPORTS / "constrained/prefix_paired_tests.csv")
+    tested = tests[~tests.baseline]
+    assert all(tested.bleu_delta_low > 0)
+    assert said(f"+{f(tested.bleu_delta.min())} to +{f(tested.bleu_delta.max())} per seed")
+
+
+def test_coverage_prose() -> None:
+    cover = runs("constrained/runs/coverage")
+
+    def at(kind: str, beta: float) -> pd.DataFrame:
+        return cover[(cover["search.coverage"] == kind) & (cover["search.beta"] == beta)]
+
+    none, wu1, summary1 = at("none", 0.0), at("wu", 1.0), at("summary", 1.0)
+    assert said(f"ratio {f(none.len_ratio.mean())} -> {f(wu1.len_ratio.mean())} at beta 1")
+    assert said(f"({f(none.mean_logprob.mean())} -> {f(wu1.mean_logprob.mean())} nats)")
+    assert said(f"from {_pooled(none, 'bleu')} to {_pooled(wu1, 'bleu')} at beta 1")
+    assert said(f"shortens ({f(summary1.len_ratio.mean())} at beta 1)")
+    tests = pd.read_csv(REPORTS / "constrained/coverage_paired_tests.csv").sort_values("seed")
+    wu = tests[tests["search.coverage"] == "wu"]
+    assert all(wu[wu["search.beta"] >= 0.5].chrf_delta_low > 0)
+    beta1 = wu[wu["search.beta"] == 1.0]
+    assert said("(beta 1: " + ", ".join(_interval(r, "chrf") for _, r in beta1.iterrows()) + ")")
+    assert list(beta1[beta1.bleu_delta_low > 0].seed) == [1] and said("only seed 1's interval")
+    summ = tests[(tests["search.coverage"] == "summary") & (tests["search.beta"] >= 0.5)]
+    assert all(summ.bleu_delta_high < 0)
+    s1 = summ[summ["search.beta"] == 1.0]
+    assert said("(beta 1: " + ", ".join(f"{d:+.2f}" for d in s1.bleu_delta) + ", every interval")
+    times = cover[cover["search.coverage"] != "none"].groupby(["search.coverage", "search.beta"])
+    means = times.decode_seconds.mean()
+    assert said(
+        f"between {f(means.min())} and {f(means.max())} s against {f(none.decode_seconds.mean())} s"
+    )

@@ -51,7 +51,7 @@ def rebuild(root: Path, out: Path) -> list[Path]:
         warnings.simplefilter("ignore", ReportNote)
         warnings.simplefilter("error", SkippedRunWarning)  # a summary that fails to load
         for spec in table_specs():
-            written += report([root / spec.runs], out / spec.out, **spec.options)
+            written += report([root / d for d in spec.dirs], out / spec.out, **spec.options)
         written += contexts(root, out, CONTEXT)
     for sub in derived.RATE_DIRS:
         written += derived.analysis_rates(root / sub, out / sub)

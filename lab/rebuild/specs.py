@@ -21,20 +21,29 @@ SAMPLING_ROWS = (
     "search.diversity_strength",
 )
 JOINT_COLS = ("model.copy", "search", "search.stop_rule")
+SEEDS = "multi30k/seeds"  # the plain greedy and beam runs of the Transformer's three seeds
+TERMS = ("bleu", "len_ratio", "constraints_met", "phrases_met", "decode_seconds")
+PREFIX = ("bleu", "bleu_rest", "chrf_rest", "len_ratio")
+COVERAGE = ("bleu", "len_ratio", "mean_logprob", "decode_seconds")
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One ``lab report`` call: summaries under ``runs`` (relative to reports/), files into
-    ``out``; ``options`` are ``lab.report.ReportSpec``'s fields."""
+    """One ``lab report`` call: summaries under ``runs`` (relative to reports/; one directory
+    or several), files into ``out``; ``options`` are ``lab.report.ReportSpec``'s fields."""
 
-    runs: str
+    runs: str | tuple[str, ...]
     out: str
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.options["name"])
+
+    @property
+    def dirs(self) -> tuple[str, ...]:
+        """The directories whose summaries the table reads."""
+        return (self.runs,) if isinstance(self.runs, str) else self.runs
 
 
 def _babi(size: str) -> list[TableSpec]:
@@ -91,6 +100,67 @@ def _curse_seeds() -> list[TableSpec]:
     ]
 
 
+def _pooled(
+    runs: str | tuple[str, ...],
+    out: str,
+    metrics: tuple[str, ...],
+    rows: tuple[str, ...],
+    cols: tuple[str, ...],
+    prefix: str,
+) -> list[TableSpec]:
+    """One table per metric of ``runs``' runs pooled over seeds (mean ± std, n)."""
+    return [
+        TableSpec(runs, out, {"metric": m, "rows": rows, "cols": cols, "name": f"{prefix}_{m}"})
+        for m in metrics
+    ]
+
+
+def _constrained() -> list[TableSpec]:
+    """Terminology, prefix and coverage on the Multi30k Transformer's three seeds: pooled,
+    and paired per seed against the plain searches of the same seed."""
+    coverage = ("search.coverage", "search.beta")
+    plain = {"metric": "bleu", "rows": ("search",), "cols": ("seed",)}
+    terms, prefix = ("constrained/runs/terms", SEEDS), ("constrained/runs/prefix", SEEDS)
+    cover = "constrained/runs/coverage"  # plain beam rerun there with search.coverage=none
+    return [
+        TableSpec(
+            terms, "constrained", {"name": "terms_paired", "baseline": "search=beam", **plain}
+        ),
+        *_pooled(terms, "constrained", TERMS, ("search",), ("model",), "terms"),
+        TableSpec(
+            prefix,
+            "constrained",
+            {
+                "metric": "bleu",
+                "rows": ("search", "seed"),
+                "cols": ("experiment_name",),
+                "baseline": "experiment_name=multi30k",
+                "name": "prefix_paired",
+            },
+        ),
+        *_pooled(
+            prefix,
+            "constrained",
+            PREFIX,
+            ("search",),
+            ("experiment_name",),
+            "prefix",
+        ),
+        TableSpec(
+            cover,
+            "constrained",
+            {
+                "metric": "bleu",
+                "rows": coverage,
+                "cols": ("seed",),
+                "baseline": "search.coverage=none,search.beta=0.0",
+                "name": "coverage_paired",
+            },
+        ),
+        *_pooled(cover, "constrained", COVERAGE, coverage, ("model",), "coverage"),
+    ]
+
+
 def table_specs() -> list[TableSpec]:
     """Every ``lab report`` table of reports/, in the order of reports/README.md."""
     m30k = {"rows": ("search", "search.alpha"), "cols": ("model",)}
@@ -128,6 +198,7 @@ def table_specs() -> list[TableSpec]:
             TableSpec("squad/runs", "squad", {"metric": m, "name": f"squad_{m}", **squad})
             for m in ("f1", "em")
         ),
+        *_constrained(),
     ]
 
 
@@ -141,4 +212,7 @@ CONTEXT = {  # the context table of each set of summaries
     "squad/squad_context.md": "squad/runs",
     "multi30k/multi30k_seeds_context.md": "multi30k/seeds",
     "beam_curse/beam_curse_seeds_context.md": "beam_curse/seeds",
+    "constrained/terms_context.md": "constrained/runs/terms",
+    "constrained/prefix_context.md": "constrained/runs/prefix",
+    "constrained/coverage_context.md": "constrained/runs/coverage",
 }
