@@ -69,7 +69,10 @@ def _report_parser() -> argparse.ArgumentParser:
         "--baseline",
         default=None,
         metavar="KEY=VALUE",
-        help="paired bootstrap tests of BLEU/chrF against this run of each group (search=beam)",
+        help=(
+            "paired bootstrap tests of BLEU/chrF (QA runs: EM/F1, accuracy) against this run "
+            "of each group (search=beam)"
+        ),
     )
     p.add_argument(
         "--export",

@@ -12,7 +12,8 @@ seed (mean ± std, n); runs that differ in another setting are refused, never av
 One job per module: ``runs`` finds and loads run directories (``duplicates`` drops repeats),
 ``checks`` validates the requested keys, ``settings`` tells which columns are settings,
 ``pooling`` decides what may share a cell, ``pivot`` and ``tables`` build the pivot and runs
-tables, ``baseline`` and ``significance`` run paired bootstrap tests from ``predictions``,
+tables, ``baseline`` and ``significance`` run paired bootstrap tests from ``predictions``
+(``sentence_stats`` and ``qa_stats``: the per-example statistics ``bootstrap`` resamples),
 ``render`` formats tables as Markdown/LaTeX, ``plot`` draws the figure, ``write`` writes the
 files and ``export`` writes a run's texts for the sacreBLEU command line. ``html`` writes the
 same report as one self-contained page (``lab report --html``), with a two-run drill-down built

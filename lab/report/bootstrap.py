@@ -13,6 +13,11 @@ It adds what a comparison of two searches needs and sacreBLEU does not print: th
 paired *difference* (system - baseline) over the same resamples, by the same percentile rule.
 A difference whose interval excludes 0 is the claim; a bar (say +0.5 BLEU) is met when the
 interval's lower end clears it.
+
+The test takes any metric scored from summed per-sentence statistics, so the means of
+question answering (EM, F1, accuracy: ``lab.report.qa_stats.MeanMetric``) get the same
+resamples and rules. Integer counts are summed as sacreBLEU sums them (float32, exact below
+2**24); real-valued statistics (F1's) in float64.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import numpy as np
 from sacrebleu.metrics.base import Metric
 from sacrebleu.significance import estimate_ci
 
+from lab.report.qa_stats import MeanMetric
+
 SAMPLES = 1000
+Scorer = Metric | MeanMetric  # what scores a row of summed statistics (``.score``)
 
 
 def seed() -> int | None:
@@ -40,10 +48,12 @@ def resample_counts(n: int, samples: int = SAMPLES) -> np.ndarray:
     return np.stack([np.bincount(row, minlength=n) for row in idxs])  # (samples, n)
 
 
-def resampled_scores(stats: np.ndarray, metric: Metric, counts: np.ndarray) -> np.ndarray:
+def resampled_scores(stats: np.ndarray, metric: Scorer, counts: np.ndarray) -> np.ndarray:
     """The corpus score of every resample: (samples,). ``stats`` is (n, k) per sentence."""
-    # integer sums, exact in float64 and (below 2**24) in the float32 sacreBLEU scores from
-    sums = (counts.astype(np.float64) @ stats.astype(np.float64)).astype(np.float32)  # (S, k)
+    sums = counts.astype(np.float64) @ stats.astype(np.float64)  # (S, k)
+    if np.issubdtype(stats.dtype, np.integer):
+        # integer sums, exact in float64 and (below 2**24) in the float32 sacreBLEU scores from
+        sums = sums.astype(np.float32)  # (S, k)
     return np.array([metric._compute_score_from_stats(row).score for row in sums])
 
 
@@ -70,7 +80,7 @@ def percentile_ci(values: np.ndarray) -> tuple[float, float]:
 
 
 def paired_test(
-    base: np.ndarray, systems: list[np.ndarray], metric: Metric, samples: int = SAMPLES
+    base: np.ndarray, systems: list[np.ndarray], metric: Scorer, samples: int = SAMPLES
 ) -> list[Paired]:
     """The baseline (first) and each of ``systems`` against it, for ``metric``.
 

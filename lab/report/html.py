@@ -35,7 +35,7 @@ from lab.report.checks import no_runs_error
 from lab.report.render import Table
 from lab.report.runs import PathsLike, as_paths, load_runs
 from lab.report.sentences import SentenceTable, read_sentences
-from lab.report.significance import METRICS
+from lab.report.significance import TESTABLE
 from lab.report.tables import run_names
 from lab.report.write import ReportSpec, build_report, default_out
 
@@ -70,13 +70,14 @@ def specs_for(metrics: Sequence[str], **options: Any) -> list[ReportSpec]:
     """One ``ReportSpec`` per metric, the other options shared; a wrong option fails here.
 
     The paired tests (``baseline``) run for the first metric, whose section shows them, and
-    for the metrics whose pivot cells they mark (BLEU, chrF); the others need not rerun them.
+    for the metrics whose pivot cells they may mark (BLEU, chrF, EM, F1, accuracy); the others
+    need not rerun them.
     """
     if not metrics:
         raise LabError("--metric names no metric; pass one or more, e.g. --metric bleu,chrf.")
     base = ReportSpec(**options)
     return [
-        replace(base, metric=m, baseline=base.baseline if i == 0 or m in METRICS else None)
+        replace(base, metric=m, baseline=base.baseline if i == 0 or m in TESTABLE else None)
         for i, m in enumerate(dict.fromkeys(metrics))
     ]
 
@@ -93,7 +94,7 @@ def write_dashboard(
     built = [(spec, *build_report(df, spec)) for spec in specs]
     runs = built[0][1]["runs"]
     sections = [_metric_section(spec, tables, fig) for spec, tables, fig in built]
-    if "tests" in built[0][1]:  # the same tests (BLEU and chrF) whatever the metric: shown once
+    if "tests" in built[0][1]:  # the same tests whatever the metric: shown once
         sections.append(_tests_section(built[0][1]["tests"]))
     data, views = _page_data(df, runs, max_sentences)
     parts = [*sections, _runs_section(runs), _compare_section(), alignment_section(views)]

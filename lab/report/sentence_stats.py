@@ -1,4 +1,5 @@
-"""A run's per-sentence sufficient statistics of BLEU and chrF: what a paired test needs of it.
+"""A run's per-sentence sufficient statistics of BLEU and chrF (and, for a question-answering
+run, of EM, F1 and accuracy): what a paired test needs of it.
 
 sacreBLEU scores a corpus from per-sentence counts (BLEU: n-gram matches and totals, lengths;
 chrF: character and word n-gram counts). Kept per sentence with the example ids, they let
@@ -7,6 +8,12 @@ chrF: character and word n-gram counts). Kept per sentence with the example ids,
 the data) supports the same intervals as the full predictions. ``lab report`` reads this file
 where a run directory has no ``predictions.jsonl``; ``python -m lab.rebuild.add --stats``
 writes it beside the summary it adds to a report.
+
+A question-answering run (its ``results.json`` reports ``f1`` or, without ``bleu``,
+``accuracy``) also gets ``[value, 1]`` rows per example of the metrics it is tested on and
+their ``qa`` settings (``lab.report.qa_stats``); a translation run's file is as it always was.
+Older files of QA runs lack those rows, and a test that needs them names the command that
+rewrites them.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from lab.errors import LabError
 from lab.io import atomic_write_bytes
 from lab.metrics.translation import periods_set_apart, ref_streams
 from lab.report.predictions import Prediction, read_run
+from lab.report.qa_stats import QA_METRICS, qa_stats
+from lab.results import load_results
 
 STATS = "sentence_stats.json.gz"
 FORMAT = 1
@@ -42,11 +51,14 @@ def metrics(nrefs: int | None = None) -> dict[str, Metric]:
     return out
 
 
-def sentence_stats(preds: list[Prediction]) -> dict[str, Any]:
+def sentence_stats(
+    preds: list[Prediction], results: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The statistics of ``preds``: ids, per metric a row of counts per sentence, the
     references' fingerprints and number, and what the tokenized-period check needs
     (``tokenized_periods``: outputs ending in `` .``; ``periods_set_apart``: the references'
-    own convention)."""
+    own convention); with ``results`` (the run's ``results.json``) of a question-answering run,
+    the rows of its QA metrics too."""
     hyps = [p.hyp for p in preds]
     refs = [list(p.refs) for p in preds]
     streams = ref_streams(refs)
@@ -58,7 +70,7 @@ def sentence_stats(preds: list[Prediction]) -> dict[str, Any]:
     out["nrefs"] = metric.num_refs  # sacreBLEU's count (-1: it varies), for the signatures
     out["tokenized_periods"] = sum(h.endswith(" .") for h in hyps)
     out["periods_set_apart"] = periods_set_apart(refs)
-    return out
+    return out | qa_stats(preds, results or {})
 
 
 def _digest(refs: list[str]) -> str:
@@ -69,7 +81,8 @@ def _digest(refs: list[str]) -> str:
 def write_stats(run_dir: str | Path, dest: str | Path) -> Path:
     """Write ``sentence_stats.json.gz`` of the run in ``run_dir`` into the directory ``dest``
     (gzip without a time stamp: the same run gives the same bytes); returns its path."""
-    data = json.dumps(sentence_stats(read_run(run_dir)), separators=(",", ":")) + "\n"
+    stats = sentence_stats(read_run(run_dir), run_results(run_dir))
+    data = json.dumps(stats, separators=(",", ":")) + "\n"
     packed = gzip.compress(data.encode("utf-8"), compresslevel=9, mtime=0)
     return atomic_write_bytes(Path(dest) / STATS, packed)
 
@@ -79,7 +92,7 @@ def read_stats(run_dir: str | Path) -> dict[str, Any]:
     ``predictions.jsonl``; ``LabError`` naming the fix when it has neither."""
     path = Path(run_dir) / STATS
     if not path.is_file():
-        return sentence_stats(read_run(run_dir))
+        return sentence_stats(read_run(run_dir), run_results(run_dir))
     try:
         data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -91,13 +104,29 @@ def read_stats(run_dir: str | Path) -> dict[str, Any]:
     return data
 
 
+def run_results(run_dir: str | Path) -> dict[str, Any]:
+    """The run's ``results.json`` (empty when it has none: its statistics are BLEU's and
+    chrF's only)."""
+    try:
+        return load_results(Path(run_dir))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+
+
 def aligned(
     stats: dict[str, Any], base: dict[str, Any], name: str, run: Path, base_run: Path
 ) -> np.ndarray:
-    """``stats``' rows of metric ``name`` in ``base``'s order of ids: (n, k) integers.
+    """``stats``' rows of metric ``name`` in ``base``'s order of ids: (n, k) integers, or
+    floats for the QA metrics (``[value, 1]`` rows; F1's values are fractions).
 
     Raises ``LabError`` unless both runs decoded the same examples with the same references.
     """
+    for data, path in ((stats, run), (base, base_run)):
+        if name not in data:
+            raise LabError(
+                f"{path / STATS} has no {name} statistics (written before they were kept); "
+                f"rewrite it with `{_COMMAND} RUN_DIR`."
+            )
     index = {str(i): k for k, i in enumerate(stats["ids"])}
     unmatched = sorted({str(i) for i in base["ids"]}.symmetric_difference(index))
     if unmatched:
@@ -113,7 +142,8 @@ def aligned(
                 f"{run} and its baseline {base_run} have different references for example "
                 f"{i!r}; compare runs of the same task and split."
             )
-    return np.array([stats[name][k] for k in order], dtype=np.int64)
+    dtype = np.float64 if name in QA_METRICS else np.int64
+    return np.array([stats[name][k] for k in order], dtype=dtype)
 
 
 _COMMAND = "python -m lab.rebuild.add --stats"

@@ -1,4 +1,4 @@
-"""Paired bootstrap resampling of BLEU and chrF against a baseline run.
+"""Paired bootstrap resampling of BLEU and chrF (EM, F1, accuracy for QA) against a baseline.
 
 sacreBLEU's paired bootstrap (``sacrebleu --paired-bs``), run from each run's per-sentence
 sufficient statistics (``lab.report.sentence_stats``: its ``sentence_stats.json``, or its
@@ -15,6 +15,14 @@ with a baseline, the p-value of their difference and the difference's own 95% CI
 resamples; ``*`` marks p < 0.05. One correction: for a difference of exactly zero (identical
 outputs) sacreBLEU counts no resampled difference as larger and says p = 1/1001; the report
 says p = 1, since no difference is no evidence of one.
+
+The metrics tested follow the runs, read from the baseline's ``results.json`` ``metrics``: a
+question-answering run that reports ``f1`` (the ``squad`` metric) is tested on ``em`` and
+``f1``, one that reports ``accuracy`` and no ``bleu`` (``babi``) on ``accuracy``, a bAbI run on
+all three; any other run on BLEU and chrF, as before. They are means over examples, resampled
+from per-example values (``lab.report.qa_stats``) with the same resamples and rules. A group
+whose runs are tested on other metrics than its baseline is an error; groups of different
+kinds in one report share one table, each row with its own metrics' columns filled.
 """
 
 from __future__ import annotations
@@ -26,18 +34,21 @@ from typing import Any
 
 import pandas as pd
 
+from lab.errors import LabError
 from lab.report.baseline import Baseline, baseline_groups
-from lab.report.bootstrap import SAMPLES, paired_test, seed
+from lab.report.bootstrap import SAMPLES, Scorer, paired_test, seed
 from lab.report.notes import note
 from lab.report.pooling import groups
-from lab.report.render import Table, fmt_value
-from lab.report.sentence_stats import aligned, metrics, read_stats
+from lab.report.qa_stats import QA_METRICS, MeanMetric, qa_metrics
+from lab.report.render import MISSING, Table, fmt_value
+from lab.report.sentence_stats import aligned, metrics, read_stats, run_results
 from lab.report.tables import run_names
 
 TOKENIZED_PERIODS = 100  # sacreBLEU's threshold for its "forgot to detokenize" warning
 ALPHA = 0.05
 MARK = "*"
-METRICS = ("bleu", "chrf")  # the report columns: sacreBLEU's defaults (sentence_stats.metrics)
+METRICS = ("bleu", "chrf")  # a translation run's tests: sacreBLEU's defaults (sentence_stats)
+TESTABLE = (*METRICS, *QA_METRICS)  # every metric a paired test may mark
 
 
 @dataclass(frozen=True)
@@ -48,14 +59,44 @@ class PairedTests:
     keys: list[str]
     baseline: Baseline
     signatures: dict[str, str]
+    metrics: tuple[str, ...] = METRICS  # the tested metrics, in column order
 
 
-def _test_group(base_run: Path, runs: Sequence[Path]) -> tuple[list[dict], dict[str, str]]:
-    """Scores, CIs, p-values and paired differences of ``base_run`` then ``runs``, and the
-    metrics' signatures; each run's statistics from its summary or its predictions."""
+def tested_metrics(run: Path) -> tuple[str, ...]:
+    """The metrics ``run`` is tested on, from its ``results.json`` (see the module docstring)."""
+    results = run_results(run).get("metrics")
+    return qa_metrics(results if isinstance(results, dict) else {}) or METRICS
+
+
+def _group_metrics(base_run: Path, runs: Sequence[Path]) -> tuple[str, ...]:
+    """The metrics the group of ``base_run`` tests; ``LabError`` for a run of another kind."""
+    names = tested_metrics(base_run)
+    for run in runs:
+        own = tested_metrics(run)
+        if own != names:
+            raise LabError(
+                f"{run} is tested on {', '.join(own)} but its baseline {base_run} on "
+                f"{', '.join(names)}; compare runs of one task (add task to --rows or --cols)."
+            )
+    return names
+
+
+def _scorers(names: tuple[str, ...], base: dict[str, Any]) -> dict[str, Scorer]:
+    """The metric of each tested name, with the references' number of the baseline's stats."""
+    if names == METRICS:
+        return metrics(int(base["nrefs"]))
+    return {name: MeanMetric(name, base.get("qa", {})) for name in names}
+
+
+def _test_group(
+    base_run: Path, runs: Sequence[Path]
+) -> tuple[list[dict], dict[str, str], tuple[str, ...]]:
+    """Scores, CIs, p-values and paired differences of ``base_run`` then ``runs``, the
+    metrics' signatures and names; each run's statistics from its summary or predictions."""
+    names = _group_metrics(base_run, runs)
     base = read_stats(base_run)
     others = [read_stats(run) for run in runs]
-    if not base["periods_set_apart"]:
+    if names == METRICS and not base["periods_set_apart"]:
         tokenized_periods(
             [
                 str(r)
@@ -65,7 +106,7 @@ def _test_group(base_run: Path, runs: Sequence[Path]) -> tuple[list[dict], dict[
         )
     rows: list[dict[str, Any]] = [{} for _ in range(len(runs) + 1)]
     signatures = {}
-    for name, metric in metrics(int(base["nrefs"])).items():
+    for name, metric in _scorers(names, base).items():
         systems = [aligned(s, base, name, r, base_run) for s, r in zip(others, runs, strict=True)]
         own = aligned(base, base, name, base_run, base_run)
         results = paired_test(own, systems, metric, SAMPLES)
@@ -83,7 +124,7 @@ def _test_group(base_run: Path, runs: Sequence[Path]) -> tuple[list[dict], dict[
         signature.update("seed", str(seed()).lower())
         signature.update("bs", SAMPLES)
         signatures[name] = str(signature)
-    return rows, signatures
+    return rows, signatures, names
 
 
 def _tokenized(stats: dict[str, Any]) -> bool:
@@ -109,15 +150,20 @@ def paired_tests(df: pd.DataFrame, keys: Sequence[str], baseline: Baseline) -> P
     names = dict(zip(df["run_dir"], run_names(df), strict=True))
     rows: list[dict[str, Any]] = []
     signatures: dict[str, str] = {}
+    tested: dict[str, None] = {}
     for _, base, others in baseline_groups(df, baseline, keys):
         ordered = [base, *(row for _, cell in groups(others, keys) for _, row in cell.iterrows())]
-        results, signatures = _test_group(
+        results, group_signatures, group_metrics = _test_group(
             Path(base["run_dir"]), [Path(r["run_dir"]) for r in ordered[1:]]
         )
+        tested |= dict.fromkeys(group_metrics)
+        for name, text in group_signatures.items():
+            known = signatures.get(name)
+            signatures[name] = text if known in (None, text) else f"{known} or {text}"
         for i, (run, result) in enumerate(zip(ordered, results, strict=True)):
             identity = {k: run[k] for k in keys} | {"run": names[run["run_dir"]]}
             rows.append(identity | {"baseline": i == 0} | result)
-    return PairedTests(pd.DataFrame(rows), keys, baseline, signatures)
+    return PairedTests(pd.DataFrame(rows), keys, baseline, signatures, tuple(tested))
 
 
 def is_significant(p: Any) -> bool:
@@ -126,7 +172,8 @@ def is_significant(p: Any) -> bool:
 
 
 def marks(tests: PairedTests, metric: str) -> pd.Series:
-    """``*`` or ``""`` per tested run for ``metric`` (``bleu``/``chrf``), indexed by the keys."""
+    """``*`` or ``""`` per tested run for ``metric`` (one of ``tests.metrics``), indexed by the
+    keys."""
     frame = tests.frame
     flags = [MARK if is_significant(p) else "" for p in frame[f"{metric}_p"]]
     index = pd.MultiIndex.from_frame(frame[tests.keys]) if len(tests.keys) > 1 else None
@@ -142,17 +189,17 @@ def tests_table(tests: PairedTests) -> Table:
     shown["run"] = [
         f"{r} (baseline)" if b else r for r, b in zip(frame["run"], frame["baseline"], strict=True)
     ]
-    for name in METRICS:
+    for name in tests.metrics:
         shown[name] = [
             fmt_value(s) + (MARK if is_significant(p) else "")
             for s, p in zip(frame[name], frame[f"{name}_p"], strict=True)
         ]
         shown[f"{name} 95% CI"] = [
-            f"[{fmt_value(lo)}, {fmt_value(hi)}]"
+            MISSING if pd.isna(lo) else f"[{fmt_value(lo)}, {fmt_value(hi)}]"
             for lo, hi in zip(frame[f"{name}_ci_low"], frame[f"{name}_ci_high"], strict=True)
         ]
         shown[f"{name} difference [95% CI]"] = [
-            "" if base else f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            _difference(base, d, lo, hi)
             for base, d, lo, hi in zip(
                 frame["baseline"],
                 frame[f"{name}_delta"],
@@ -172,3 +219,13 @@ def tests_table(tests: PairedTests) -> Table:
     )
     values = [c for c in shown.columns if c not in (*tests.keys, "run")]
     return Table(shown, values, caption, raw=frame)
+
+
+def _difference(base: bool, delta: float, low: float, high: float) -> str:
+    """A difference with its CI as ``+d [+lo, +hi]``; blank for the baseline, ``-`` for a run
+    of a group not tested on the metric."""
+    if base:
+        return ""
+    if pd.isna(delta):
+        return MISSING
+    return f"{delta:+.2f} [{low:+.2f}, {high:+.2f}]"

@@ -26,7 +26,7 @@ from lab.report.pivot import PivotStats, pivot_frames, pivot_stats, shape_cells
 from lab.report.plot import default_hue, plot
 from lab.report.render import Table, count_columns, is_count
 from lab.report.runs import PathsLike, as_paths
-from lab.report.significance import METRICS, PairedTests, marks, paired_tests, tests_table
+from lab.report.significance import PairedTests, marks, paired_tests, tests_table
 from lab.report.tables import column_groups, runs_table
 
 REPORT_DIR = "report"
@@ -51,7 +51,8 @@ class ReportSpec:
     ``x`` gets one line per ``hue`` value (by default per model/search, and per task when
     there are several); ``mean_row`` ends the pivot with each column's mean; ``baseline``
     (``key=value``, see ``lab.report.baseline``) adds paired bootstrap tests of BLEU and chrF
-    against the baseline run of each group; ``name`` prefixes every file.
+    (EM, F1, accuracy for question answering) against the baseline run of each group;
+    ``name`` prefixes every file.
     """
 
     metric: str = "bleu"
@@ -104,7 +105,7 @@ def _pivot_table(
     """The pivot of ``spec.metric``, its cells marked ``*`` where a paired test says so."""
     rows, cols = keys
     flags = None
-    if tests is not None and spec.metric in METRICS:
+    if tests is not None and spec.metric in tests.metrics:
         flags = shape_cells(marks(tests, spec.metric), rows, cols, spec.metric)
         flags = flags.reindex(index=stats.mean.index, columns=stats.mean.columns).fillna("")
     digits = 0 if is_count(df[spec.metric]) else 2
