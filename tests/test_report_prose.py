@@ -272,3 +272,34 @@ def test_coverage_prose() -> None:
     assert said(
         f"between {f(means.min())} and {f(means.max())} s against {f(none.decode_seconds.mean())} s"
     )
+
+
+def test_sampling_seeds_prose() -> None:
+    df = runs("sampling_mbr/seeds")
+
+    def pick(name: str) -> pd.DataFrame:
+        return df[df["name"].str.startswith(name)].sort_values("seed")
+
+    mbr, beam = pick("search.candidates.num_samples=16,search=mbr"), pick("search=beam,")
+    beam10 = pick("search.beam_size=10,search.nbest=10,search=beam")
+    diverse = pick("search.diversity_strength=1.0")
+    assert said(f"scores {_pooled(mbr, 'chrf')} against beam 5's {_pooled(beam, 'chrf')} (n=3)")
+    vs5 = pd.read_csv(REPORTS / "sampling_mbr/seeds/seeds_vs_beam5_tests.csv")
+    gains = vs5[vs5.search == "mbr"].sort_values("seed")
+    assert all(gains.chrf_delta_low > 0)
+    assert said("per seed " + ", ".join(_interval(r, "chrf") for _, r in gains.iloc[:2].iterrows()))
+    bleu = [_interval(r) for _, r in gains.iterrows()]
+    assert said(f"({bleu[0]}, {bleu[2]})") and said(f"on seed 1 the fall ({bleu[1]}) is not shown")
+    ratio = mbr.decode_seconds.values / beam.decode_seconds.values
+    assert said(f"{ratio.mean():.2f} ± {ratio.std(ddof=1):.2f} times beam 5's")
+    assert said(f"({_pooled(mbr, 'decode_seconds')} s against {_pooled(beam, 'decode_seconds')} s)")
+    sel = mbr.cost_selection_seconds
+    assert said(f"selection is {sel.min():.1f}-{sel.max():.1f} s")
+    d4 = diverse.distinct_4.values / beam10.distinct_4.values
+    assert (d4 > 1.5).all()
+    assert said(f"{d4.mean():.2f} ± {d4.std(ddof=1):.2f} times beam 10's")
+    assert said("(" + ", ".join(f"{x:.3f}" for x in d4) + ")")
+    vs10 = pd.read_csv(REPORTS / "sampling_mbr/seeds/seeds_vs_beam10_tests.csv")
+    div = vs10[vs10.search == "diverse_beam"].sort_values("seed")
+    assert not any(div.bleu_delta_low > -0.5) and (div.bleu_delta < -0.5).any()
+    assert said(", ".join(_interval(r) for _, r in div.iloc[:2].iterrows()))

@@ -53,6 +53,19 @@ def test_a_cell_over_seeds_shows_mean_std_and_n(tmp_path: Path):
     assert csv.loc[0, "beam_n"] == 3 and csv.loc[0, "beam"] == pytest.approx(df["bleu"].mean())
 
 
+def test_a_searchs_own_seed_pools_with_the_run_seed_but_other_settings_do_not(tmp_path):
+    for seed, words in ((1, 2), (2, 3)):  # mbr's candidates are seeded with ${seed}
+        completed_run(
+            tmp_path / "runs", f"s{seed}", drop_words(REFS, 4, words), seed=seed,
+            search__candidates__seed=seed, search__seed=seed,
+        )  # fmt: skip
+    df = load_runs(tmp_path / "runs")
+    assert pivot_stats(df, "bleu", "model", "search").n.loc["transformer", "beam"] == 2
+    completed_run(tmp_path / "runs", "s3", REFS, seed=3, search__candidates__num_samples=8)
+    with pytest.raises(LabError, match="differ in search.candidates.num_samples"):
+        pivot_stats(load_runs(tmp_path / "runs"), "bleu", "model", "search")
+
+
 def test_runs_differing_in_another_setting_are_refused_with_the_keys_to_add(tmp_path, capsys):
     completed_run(tmp_path, "b5", BASE_HYPS, search__beam_size=5)
     completed_run(tmp_path, "b10", REFS, search__beam_size=10, search__alpha=0.6)

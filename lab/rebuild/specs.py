@@ -21,6 +21,7 @@ SAMPLING_ROWS = (
     "search.diversity_strength",
 )
 JOINT_COLS = ("model.copy", "search", "search.stop_rule")
+SAMPLING_SEEDS = ("chrf", "bleu", "distinct_4", "len_ratio", "decode_seconds")
 SEEDS = "multi30k/seeds"  # the plain greedy and beam runs of the Transformer's three seeds
 TERMS = ("bleu", "len_ratio", "constraints_met", "phrases_met", "decode_seconds")
 PREFIX = ("bleu", "bleu_rest", "chrf_rest", "len_ratio")
@@ -115,6 +116,28 @@ def _pooled(
     ]
 
 
+def _sampling_seeds() -> list[TableSpec]:
+    """MBR and diverse beam on the three seeds: pooled, and paired per seed against beam 5
+    (the 1-best searches) and beam 10 (diverse beam's n-best of 10)."""
+    rows, runs = ("search", "search.beam_size"), "sampling_mbr/seeds"
+    paired = {"metric": "chrf", "rows": rows, "cols": ("seed",)}
+    return [
+        *(
+            TableSpec(
+                runs,
+                "sampling_mbr/seeds",
+                {
+                    "baseline": f"search=beam,search.beam_size={k}",
+                    "name": f"seeds_vs_beam{k}",
+                    **paired,
+                },
+            )
+            for k in (5, 10)
+        ),
+        *_pooled(runs, "sampling_mbr/seeds", SAMPLING_SEEDS, rows, ("model",), "seeds"),
+    ]
+
+
 def _constrained() -> list[TableSpec]:
     """Terminology, prefix and coverage on the Multi30k Transformer's three seeds: pooled,
     and paired per seed against the plain searches of the same seed."""
@@ -198,6 +221,7 @@ def table_specs() -> list[TableSpec]:
             TableSpec("squad/runs", "squad", {"metric": m, "name": f"squad_{m}", **squad})
             for m in ("f1", "em")
         ),
+        *_sampling_seeds(),
         *_constrained(),
     ]
 
@@ -212,6 +236,7 @@ CONTEXT = {  # the context table of each set of summaries
     "squad/squad_context.md": "squad/runs",
     "multi30k/multi30k_seeds_context.md": "multi30k/seeds",
     "beam_curse/beam_curse_seeds_context.md": "beam_curse/seeds",
+    "sampling_mbr/seeds/seeds_context.md": "sampling_mbr/seeds",
     "constrained/terms_context.md": "constrained/runs/terms",
     "constrained/prefix_context.md": "constrained/runs/prefix",
     "constrained/coverage_context.md": "constrained/runs/coverage",

@@ -32,8 +32,11 @@ def is_volatile(column: str) -> bool:
 
 
 def is_seed(column: str) -> bool:
-    """True for the config column of the random seed."""
-    return config_key(column) in SEED_KEYS
+    """True for the config column of the random seed, and for a search's own ``seed``
+    (``search.seed``, ``search.candidates.seed``: ``${seed}`` in their configs, saved as the
+    run's seed), so that runs pooled over seeds pool the searches' random streams too."""
+    key = config_key(column)
+    return key in SEED_KEYS or (key.startswith("search.") and key.endswith(".seed"))
 
 
 def config_columns(df: pd.DataFrame) -> list[str]:
