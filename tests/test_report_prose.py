@@ -303,3 +303,46 @@ def test_sampling_seeds_prose() -> None:
     div = vs10[vs10.search == "diverse_beam"].sort_values("seed")
     assert not any(div.bleu_delta_low > -0.5) and (div.bleu_delta < -0.5).any()
     assert said(", ".join(_interval(r) for _, r in div.iloc[:2].iterrows()))
+
+
+def test_trie_babi_prose() -> None:
+    df = runs("trie/runs/babi")
+    greedy = df[df.search == "greedy"]
+    plain, trie = (greedy[greedy.experiment_name == e] for e in ("babi_joint", "trie_babi"))
+    story = [1, 2, 3, 4, 5, 11, 12, 13, 14, 16]
+
+    def mean(d: pd.DataFrame, tasks: list[int] | None = None) -> str:
+        return f(d[d["task.task_id"].isin(tasks)].error.mean() if tasks else d.error.mean())
+
+    joint = runs("babi/runs/babi_joint")
+    alone = joint[(joint.search == "greedy") & (joint["model.copy"] != True)]  # noqa: E712
+    assert mean(plain) == f(alone.error.mean())  # the retrained model gave the same answers
+    assert said(f"(greedy mean error {mean(plain)})")
+    assert said(
+        f"mean greedy error {mean(plain, story)} without it and {mean(trie, story)} with it"
+    )
+    tests = pd.read_csv(REPORTS / "trie/trie_babi_paired_tests.csv")
+    tests = tests[~tests.baseline]
+    up = tests[tests.accuracy_delta_low > 0]
+    assert list(zip(up["task.task_id"], up.search, strict=True)) == [(16, "beam")]
+    row = up.iloc[0]
+    assert said(f"task 16 with beam, {_interval(row, 'accuracy')}")
+    for task in (6, 7, 10, 17, 18, 19):
+        assert (trie[trie["task.task_id"] == task].error == 100).all(), task
+    assert said(f"goes from {mean(plain)} to {mean(trie)}")
+
+
+def test_multimodel_prose() -> None:
+    df = runs("multimodel/runs")
+    ens, seeds = df[df.model == "ensemble"].iloc[0], df[df.model == "transformer"]
+    assert said(f"The ensemble scores {f(ens.bleu)} BLEU against {_pooled(seeds, 'bleu')}")
+    tests = pd.read_csv(REPORTS / "multimodel/ensemble_paired_tests.csv")
+    rows = tests[~tests.baseline].sort_values("seed")
+    assert all(rows.bleu_delta_high < 0) and all(rows.chrf_delta_high < 0)
+    gaps = [
+        f"{-r.bleu_delta:.2f} [{-r.bleu_delta_high:.2f}, {-r.bleu_delta_low:.2f}]"
+        for _, r in rows.iterrows()
+    ]
+    assert said(f"by {gaps[0]}, {gaps[1]} and {gaps[2]} BLEU")
+    chrf = [f"{-d:.2f}" for d in rows.chrf_delta]
+    assert said(f"(chrF: {chrf[0]}, {chrf[1]} and {chrf[2]})")

@@ -138,6 +138,48 @@ def _sampling_seeds() -> list[TableSpec]:
     ]
 
 
+def _trie() -> list[TableSpec]:
+    """Answers restricted by the trie processor against the same model without it: bAbI per
+    task (error, mean row) and per task and search paired."""
+    babi = "trie/runs/babi"
+    return [
+        TableSpec(
+            babi,
+            "trie",
+            {
+                "metric": "error",
+                "rows": ("task.task_id",),
+                "cols": ("experiment_name", "search"),
+                "mean_row": True,
+                "name": "trie_babi_error",
+            },
+        ),
+        TableSpec(
+            babi,
+            "trie",
+            {
+                "metric": "accuracy",
+                "rows": ("task.task_id", "search"),
+                "cols": ("experiment_name",),
+                "baseline": "experiment_name=babi_joint",
+                "name": "trie_babi_paired",
+            },
+        ),
+    ]
+
+
+def _multimodel() -> list[TableSpec]:
+    """The ensemble of the three seeds against each seed, paired (beam 5)."""
+    keys = {"rows": ("model", "seed"), "cols": ("search",), "metric": "bleu"}
+    return [
+        TableSpec(
+            "multimodel/runs",
+            "multimodel",
+            {"baseline": "model=ensemble,seed=0", "name": "ensemble_paired", **keys},
+        )
+    ]
+
+
 def _constrained() -> list[TableSpec]:
     """Terminology, prefix and coverage on the Multi30k Transformer's three seeds: pooled,
     and paired per seed against the plain searches of the same seed."""
@@ -223,6 +265,8 @@ def table_specs() -> list[TableSpec]:
         ),
         *_sampling_seeds(),
         *_constrained(),
+        *_trie(),
+        *_multimodel(),
     ]
 
 
@@ -237,6 +281,7 @@ CONTEXT = {  # the context table of each set of summaries
     "multi30k/multi30k_seeds_context.md": "multi30k/seeds",
     "beam_curse/beam_curse_seeds_context.md": "beam_curse/seeds",
     "sampling_mbr/seeds/seeds_context.md": "sampling_mbr/seeds",
+    "multimodel/ensemble_context.md": "multimodel/runs",
     "constrained/terms_context.md": "constrained/runs/terms",
     "constrained/prefix_context.md": "constrained/runs/prefix",
     "constrained/coverage_context.md": "constrained/runs/coverage",

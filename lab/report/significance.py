@@ -159,7 +159,8 @@ def paired_tests(df: pd.DataFrame, keys: Sequence[str], baseline: Baseline) -> P
         tested |= dict.fromkeys(group_metrics)
         for name, text in group_signatures.items():
             known = signatures.get(name)
-            signatures[name] = text if known in (None, text) else f"{known} or {text}"
+            if known is None or text not in known.split(" or "):  # each variant once
+                signatures[name] = text if known is None else f"{known} or {text}"
         for i, (run, result) in enumerate(zip(ordered, results, strict=True)):
             identity = {k: run[k] for k in keys} | {"run": names[run["run_dir"]]}
             rows.append(identity | {"baseline": i == 0} | result)
