@@ -346,3 +346,25 @@ def test_multimodel_prose() -> None:
     assert said(f"by {gaps[0]}, {gaps[1]} and {gaps[2]} BLEU")
     chrf = [f"{-d:.2f}" for d in rows.chrf_delta]
     assert said(f"(chrF: {chrf[0]}, {chrf[1]} and {chrf[2]})")
+
+
+def test_trie_squad_prose() -> None:
+    df = runs("trie/runs/squad")
+    committed = runs("squad/runs")
+    copy = committed[(committed["model.copy"] == True) & (committed["model.dropout"] == 0.1)]  # noqa: E712
+    tests = pd.read_csv(REPORTS / "trie/trie_squad_paired_tests.csv")
+    for search, label in (("greedy", "greedy"), ("beam", "beam 5")):
+        plain = df[(df.experiment_name == "squad_copy") & (df.search == search)].iloc[0]
+        mine = copy[copy.search == search].iloc[0]
+        assert (f(plain.em), f(plain.f1)) == (f(mine.em), f(mine.f1)), search  # retrained alike
+        trie = df[(df.experiment_name == "trie_squad") & (df.search == search)].iloc[0]
+        row = tests[(tests.search == search) & ~tests.baseline].iloc[0]
+        em = f"EM {f(plain.em)} -> {f(trie.em)}, {_interval(row, 'em')}"
+        f1 = f"F1 {f(plain.f1)} -> {f(trie.f1)}, {_interval(row, 'f1')}"
+        assert said(f"{label}: {em}") and said(f1), search
+    assert (tests[~tests.baseline].f1_delta_low > 0).all()
+    beam = tests[(tests.search == "beam") & ~tests.baseline].iloc[0]
+    assert beam.em_delta_low < 0 < beam.em_delta_high
+    spans = pd.concat([runs("trie/runs/squad_spans"), df[df.experiment_name == "trie_squad"]])
+    assert sorted(spans["task.max_span"]) == [5, 5, 10, 10, 20, 20]
+    assert set(spans.groupby("search").f1.nunique()) == {1}  # the limit never binds

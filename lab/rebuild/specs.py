@@ -139,10 +139,32 @@ def _sampling_seeds() -> list[TableSpec]:
 
 
 def _trie() -> list[TableSpec]:
-    """Answers restricted by the trie processor against the same model without it: bAbI per
-    task (error, mean row) and per task and search paired."""
-    babi = "trie/runs/babi"
+    """Answers restricted by the trie processor against the same model without it: XQuAD
+    (EM/F1, paired) and bAbI per task (error, mean row; accuracy paired per task and search)."""
+    babi, squad = "trie/runs/babi", "trie/runs/squad"
+    by_search = {"rows": ("search",), "cols": ("experiment_name",)}
     return [
+        TableSpec(
+            squad,
+            "trie",
+            {
+                "metric": "f1",
+                "baseline": "experiment_name=squad_copy",
+                "name": "trie_squad_paired",
+                **by_search,
+            },
+        ),
+        *_pooled(squad, "trie", ("em", "f1"), by_search["rows"], by_search["cols"], "trie_squad"),
+        TableSpec(
+            (f"{squad}/trie_squad", "trie/runs/squad_spans"),
+            "trie",
+            {
+                "metric": "f1",
+                "rows": ("search",),
+                "cols": ("task.max_span",),
+                "name": "trie_squad_spans_f1",
+            },
+        ),
         TableSpec(
             babi,
             "trie",
