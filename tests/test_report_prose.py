@@ -368,3 +368,30 @@ def test_trie_squad_prose() -> None:
     spans = pd.concat([runs("trie/runs/squad_spans"), df[df.experiment_name == "trie_squad"]])
     assert sorted(spans["task.max_span"]) == [5, 5, 10, 10, 20, 20]
     assert set(spans.groupby("search").f1.nunique()) == {1}  # the limit never binds
+
+
+def test_label_smoothing_ablation_prose() -> None:
+    with_ls = pd.read_csv(REPORTS / "search_errors/analysis_rates.csv").set_index("beam_size")
+    without = pd.read_csv(REPORTS / "search_errors/ls0/analysis_rates.csv").set_index("beam_size")
+    beams = [1, 4, 64]
+    assert said(", ".join(pct(without.ref_above_hyp[b]) for b in beams[:2]) + " and "
+                + f"{pct(without.ref_above_hyp[64])} of")  # fmt: skip
+    assert said(", ".join(pct(with_ls.ref_above_hyp[b]) for b in beams[:2]) + " and "
+                + f"{pct(with_ls.ref_above_hyp[64])}; the mode")  # fmt: skip
+    assert said(
+        f"reference for {pct(without.model_error[1])} ({pct(with_ls.model_error[1])} with it)"
+    )
+    ratios = [f(r.exact_len_ratio[1], 3) for r in (without, with_ls)]
+    assert said(f"(length ratio {ratios[0]} against {ratios[1]})")
+    assert said(f"scores {f(without.exact_bleu[1])} BLEU against {f(with_ls.exact_bleu[1])}")
+    for b in (4, 64):
+        assert said(
+            f"beam {b}: {pct(without.search_error[b])} against {pct(with_ls.search_error[b])}"
+        )
+    proved = [pct(r.exact_proved[1]) for r in (without, with_ls)]
+    assert said(f"proves {proved[0]} of the sentences ({proved[1]} with it)")
+    exact = runs("search_errors/runs/exact").set_index("train.label_smoothing")
+    assert said(f"it took {f(exact.decode_seconds[0.0], 1)} s")
+    assert said(f"exact search, rerun in the same session, {f(exact.decode_seconds[0.1], 1)} s")
+    assert f(exact.bleu[0.1]) == f(with_ls.exact_bleu[1]) == "33.00"
+    assert said(f"in {100 * exact.decode_seconds[0.1] / 2637:.0f}% of its 2637 s")
