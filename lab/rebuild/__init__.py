@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lab.rebuild import dashboard, derived
 from lab.rebuild.context import contexts
+from lab.rebuild.seed_rates import rates_over_seeds
 from lab.rebuild.specs import CONTEXT, table_specs
 from lab.report import ReportNote, SkippedRunWarning, report
 
@@ -54,7 +55,9 @@ def rebuild(root: Path, out: Path) -> list[Path]:
             written += report([root / d for d in spec.dirs], out / spec.out, **spec.options)
         written += contexts(root, out, CONTEXT)
     for sub in derived.RATE_DIRS:
-        written += derived.analysis_rates(root / sub, out / sub)
+        if (root / sub / "analysis_sentences.csv").is_file():
+            written += derived.analysis_rates(root / sub, out / sub)
+    written += rates_over_seeds(out)
     written += derived.anchors(root, out)
     written += derived.bench_pages(root, out)
     written += derived.toolkit_pages(root, out)

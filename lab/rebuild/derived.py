@@ -27,7 +27,13 @@ from lab.io import atomic_write, atomic_write_text
 from lab.report.render import Table
 from lab.toolkits import METRICS as TOOLKIT_METRICS
 
-RATE_DIRS = ("search_errors", "search_errors/gru", "search_errors/ls0")
+RATE_DIRS = (
+    "search_errors",
+    "search_errors/gru",
+    "search_errors/ls0",
+    "search_errors/seeds/seed1",
+    "search_errors/seeds/seed2",
+)
 _RUN_METRICS = ("run", "search", "beam_size", "bleu", "len_ratio", "exact_bleu", "exact_len_ratio")
 _SENTENCE = (
     "hyp_logprob exact_logprob ref_logprob proved_optimal hyp_length exact_length ref_length "

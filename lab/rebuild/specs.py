@@ -7,8 +7,8 @@ run directories replaced by the committed per-run summaries (``<section>/runs/``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from lab.rebuild.seeded import constrained, multimodel, sampling_seeds, trie
+from lab.rebuild.table_spec import TableSpec
 
 BEAM_CURSE = ("bleu", "len_ratio", "empty_rate", "bleu_tok_lc", "mean_logprob")
 SAMPLING_ROWS = (
@@ -21,30 +21,6 @@ SAMPLING_ROWS = (
     "search.diversity_strength",
 )
 JOINT_COLS = ("model.copy", "search", "search.stop_rule")
-SAMPLING_SEEDS = ("chrf", "bleu", "distinct_4", "len_ratio", "decode_seconds")
-SEEDS = "multi30k/seeds"  # the plain greedy and beam runs of the Transformer's three seeds
-TERMS = ("bleu", "len_ratio", "constraints_met", "phrases_met", "decode_seconds")
-PREFIX = ("bleu", "bleu_rest", "chrf_rest", "len_ratio")
-COVERAGE = ("bleu", "len_ratio", "mean_logprob", "decode_seconds")
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One ``lab report`` call: summaries under ``runs`` (relative to reports/; one directory
-    or several), files into ``out``; ``options`` are ``lab.report.ReportSpec``'s fields."""
-
-    runs: str | tuple[str, ...]
-    out: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return str(self.options["name"])
-
-    @property
-    def dirs(self) -> tuple[str, ...]:
-        """The directories whose summaries the table reads."""
-        return (self.runs,) if isinstance(self.runs, str) else self.runs
 
 
 def _babi(size: str) -> list[TableSpec]:
@@ -101,153 +77,6 @@ def _curse_seeds() -> list[TableSpec]:
     ]
 
 
-def _pooled(
-    runs: str | tuple[str, ...],
-    out: str,
-    metrics: tuple[str, ...],
-    rows: tuple[str, ...],
-    cols: tuple[str, ...],
-    prefix: str,
-) -> list[TableSpec]:
-    """One table per metric of ``runs``' runs pooled over seeds (mean ± std, n)."""
-    return [
-        TableSpec(runs, out, {"metric": m, "rows": rows, "cols": cols, "name": f"{prefix}_{m}"})
-        for m in metrics
-    ]
-
-
-def _sampling_seeds() -> list[TableSpec]:
-    """MBR and diverse beam on the three seeds: pooled, and paired per seed against beam 5
-    (the 1-best searches) and beam 10 (diverse beam's n-best of 10)."""
-    rows, runs = ("search", "search.beam_size"), "sampling_mbr/seeds"
-    paired = {"metric": "chrf", "rows": rows, "cols": ("seed",)}
-    return [
-        *(
-            TableSpec(
-                runs,
-                "sampling_mbr/seeds",
-                {
-                    "baseline": f"search=beam,search.beam_size={k}",
-                    "name": f"seeds_vs_beam{k}",
-                    **paired,
-                },
-            )
-            for k in (5, 10)
-        ),
-        *_pooled(runs, "sampling_mbr/seeds", SAMPLING_SEEDS, rows, ("model",), "seeds"),
-    ]
-
-
-def _trie() -> list[TableSpec]:
-    """Answers restricted by the trie processor against the same model without it: XQuAD
-    (EM/F1, paired) and bAbI per task (error, mean row; accuracy paired per task and search)."""
-    babi, squad = "trie/runs/babi", "trie/runs/squad"
-    by_search = {"rows": ("search",), "cols": ("experiment_name",)}
-    return [
-        TableSpec(
-            squad,
-            "trie",
-            {
-                "metric": "f1",
-                "baseline": "experiment_name=squad_copy",
-                "name": "trie_squad_paired",
-                **by_search,
-            },
-        ),
-        *_pooled(squad, "trie", ("em", "f1"), by_search["rows"], by_search["cols"], "trie_squad"),
-        TableSpec(
-            (f"{squad}/trie_squad", "trie/runs/squad_spans"),
-            "trie",
-            {
-                "metric": "f1",
-                "rows": ("search",),
-                "cols": ("task.max_span",),
-                "name": "trie_squad_spans_f1",
-            },
-        ),
-        TableSpec(
-            babi,
-            "trie",
-            {
-                "metric": "error",
-                "rows": ("task.task_id",),
-                "cols": ("experiment_name", "search"),
-                "mean_row": True,
-                "name": "trie_babi_error",
-            },
-        ),
-        TableSpec(
-            babi,
-            "trie",
-            {
-                "metric": "accuracy",
-                "rows": ("task.task_id", "search"),
-                "cols": ("experiment_name",),
-                "baseline": "experiment_name=babi_joint",
-                "name": "trie_babi_paired",
-            },
-        ),
-    ]
-
-
-def _multimodel() -> list[TableSpec]:
-    """The ensemble of the three seeds against each seed, paired (beam 5)."""
-    keys = {"rows": ("model", "seed"), "cols": ("search",), "metric": "bleu"}
-    return [
-        TableSpec(
-            "multimodel/runs",
-            "multimodel",
-            {"baseline": "model=ensemble,seed=0", "name": "ensemble_paired", **keys},
-        )
-    ]
-
-
-def _constrained() -> list[TableSpec]:
-    """Terminology, prefix and coverage on the Multi30k Transformer's three seeds: pooled,
-    and paired per seed against the plain searches of the same seed."""
-    coverage = ("search.coverage", "search.beta")
-    plain = {"metric": "bleu", "rows": ("search",), "cols": ("seed",)}
-    terms, prefix = ("constrained/runs/terms", SEEDS), ("constrained/runs/prefix", SEEDS)
-    cover = "constrained/runs/coverage"  # plain beam rerun there with search.coverage=none
-    return [
-        TableSpec(
-            terms, "constrained", {"name": "terms_paired", "baseline": "search=beam", **plain}
-        ),
-        *_pooled(terms, "constrained", TERMS, ("search",), ("model",), "terms"),
-        TableSpec(
-            prefix,
-            "constrained",
-            {
-                "metric": "bleu",
-                "rows": ("search", "seed"),
-                "cols": ("experiment_name",),
-                "baseline": "experiment_name=multi30k",
-                "name": "prefix_paired",
-            },
-        ),
-        *_pooled(
-            prefix,
-            "constrained",
-            PREFIX,
-            ("search",),
-            ("experiment_name",),
-            "prefix",
-        ),
-        TableSpec(
-            cover,
-            "constrained",
-            {
-                "metric": "bleu",
-                "rows": coverage,
-                "cols": ("seed",),
-                "baseline": "search.coverage=none,search.beta=0.0",
-                "name": "coverage_paired",
-            },
-        ),
-        *_pooled(cover, "constrained", COVERAGE, coverage, ("model",), "coverage"),
-    ]
-
-
 def table_specs() -> list[TableSpec]:
     """Every ``lab report`` table of reports/, in the order of reports/README.md."""
     m30k = {"rows": ("search", "search.alpha"), "cols": ("model",)}
@@ -285,10 +114,10 @@ def table_specs() -> list[TableSpec]:
             TableSpec("squad/runs", "squad", {"metric": m, "name": f"squad_{m}", **squad})
             for m in ("f1", "em")
         ),
-        *_sampling_seeds(),
-        *_constrained(),
-        *_trie(),
-        *_multimodel(),
+        *sampling_seeds(),
+        *constrained(),
+        *trie(),
+        *multimodel(),
     ]
 
 
