@@ -395,3 +395,30 @@ def test_label_smoothing_ablation_prose() -> None:
     assert said(f"exact search, rerun in the same session, {f(exact.decode_seconds[0.1], 1)} s")
     assert f(exact.bleu[0.1]) == f(with_ls.exact_bleu[1]) == "33.00"
     assert said(f"in {100 * exact.decode_seconds[0.1] / 2637:.0f}% of its 2637 s")
+
+
+def test_search_error_seeds_prose() -> None:
+    seeds = {
+        s: pd.read_csv(REPORTS / f"search_errors/seeds/seed{s}/analysis_rates.csv") for s in (1, 2)
+    }
+    seeds[0] = pd.read_csv(REPORTS / "search_errors/analysis_rates.csv")
+    at = {
+        b: pd.DataFrame([r[r.beam_size == b].iloc[0] for r in seeds.values()]) for b in (1, 4, 64)
+    }
+
+    def pc(values: pd.Series) -> str:
+        return f"{100 * values.mean():.1f}% ± {100 * values.std():.1f}"
+
+    errors = [pc(at[b].search_error) for b in (1, 4, 64)]
+    assert said(f"Search errors: {errors[0]}, {errors[1]} and {errors[2]} of sentences")
+    above = [pc(at[b].ref_above_hyp) for b in (1, 4, 64)]
+    assert said(f"the reference above the output: {above[0]}, {above[1]} and {above[2]}")
+    assert said(f"the mode above the reference: {pc(at[1].model_error)}")
+    mode = at[1]
+    assert said(f"The mode: {_pooled(mode, 'exact_bleu')} BLEU, length ratio")
+    assert said(f"{mode.exact_len_ratio.mean():.3f} ± {mode.exact_len_ratio.std():.3f}")
+    assert said(f"{pc(mode.exact_proved)} of sentences proved")
+    empty = {s: r.empty_mode.iloc[0] for s, r in seeds.items()}
+    assert empty[0] == empty[2] == 0 and said(f"but {pct(empty[1])} of sentences on seed 1")
+    assert said(f"({round(empty[1] * 1000)} sentences whose highest-scoring output is the empty")
+    assert said(f"seed 1's is, for {pct(empty[1])} of sentences")
