@@ -13,25 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import main as cli_main
 from lab.config_checks import check_config
 from lab.errors import LabError
 from lab.report.predictions import read_run
 from lab.report.runs import load_runs
 from tests.helpers.configs import resolved
-from tests.helpers.lab_process import lab
+from tests.helpers.lab_process import lab, lab_here
 from tests.helpers.parallel_data import parallel, write_pairs
 from tests.helpers.report_runs import BASE_HYPS, completed_run
-
-
-def lab_here(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``lab ARGS`` in this process: (exit status, stdout, stderr)."""
-    status = 0
-    try:
-        cli_main(args)
-    except SystemExit as exit_:
-        status = int(exit_.code or 0)
-    return status, *capsys.readouterr()
 
 
 def one_line(err: str, *needles: str) -> str:

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.cli import main as cli_main
 from lab.metrics.qa import Babi, BabiOrdered, Squad, squad_em, squad_f1
 from lab.rebuild.add import main as add_main
 from lab.report.bootstrap import paired_test
 from lab.report.predictions import read_run
 from lab.report.qa_stats import MeanMetric
 from lab.report.sentence_stats import STATS, read_stats, sentence_stats
+from tests.helpers.lab_process import lab_here as _lab
 from tests.helpers.report_runs import BASE_HYPS, completed_run
 
 GOLDS = [
@@ -58,16 +58,6 @@ def qa_run(root: Path, name: str, hyps: list[str], refs: list[list[str]], **sett
     results |= {"metrics": metrics, "n_examples": len(rows), "checkpoint": "ckpt/model.pt"}
     (run_dir / "results.json").write_text(json.dumps(results))
     return run_dir
-
-
-def _lab(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``lab ARGS`` in this process: (exit status, stdout, stderr)."""
-    status = 0
-    try:
-        cli_main(args)
-    except SystemExit as exit_:
-        status = int(exit_.code or 0)
-    return status, *capsys.readouterr()
 
 
 def _direct(base: np.ndarray, system: np.ndarray, samples: int) -> dict[str, float]:

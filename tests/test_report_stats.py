@@ -19,22 +19,11 @@ import pytest
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
-from lab.cli import main as cli_main
 from lab.errors import LabError
 from lab.report import ReportNote, load_runs, pivot_stats, report, write_report
 from lab.report.plot import plot
+from tests.helpers.lab_process import lab_here as _lab
 from tests.helpers.report_runs import BASE_HYPS, REFS, WORSE_HYPS, completed_run, drop_words
-
-
-def _lab(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``lab ARGS`` in this process: (exit status, stdout, stderr)."""
-    status = 0
-    try:
-        cli_main(args)
-    except SystemExit as exit_:
-        status = int(exit_.code or 0)
-    return status, *capsys.readouterr()
-
 
 # -- pooling: a cell holds one run or repeats over seeds, never different experiments --------
 

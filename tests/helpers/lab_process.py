@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # A Transformer small enough to train in seconds; 10 test sentences decoded.
 TINY_RUN = {
@@ -91,3 +92,16 @@ def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[st
     tail = f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, f"rc={proc.returncode}\n{tail}"
     return proc
+
+
+def lab_here(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """``lab ARGS`` in this process (``capsys``: pytest's fixture): (exit status, stdout,
+    stderr)."""
+    from lab.cli import main as cli_main
+
+    status = 0
+    try:
+        cli_main(args)
+    except SystemExit as exit_:
+        status = int(exit_.code or 0)
+    return status, *capsys.readouterr()
