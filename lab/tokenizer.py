@@ -6,8 +6,9 @@ without BOS/EOS (the batching code adds them); ``decode`` drops every special id
 
 ``load_or_train`` builds one JOINT model over the source and target sides of a task's training
 split, so that source and target share one vocabulary, and caches it under
-``<cache_dir>/tokenizers/<hash>/spm.model`` keyed by the task's signature, the vocabulary size
-and the model type. Training is deterministic (fixed seed, one thread, no input sampling).
+``<cache_dir>/tokenizers/<hash>/spm.model`` keyed by the signature of the task's
+``tokenizer_task`` (the task itself, or one task for both directions of a pair), the vocabulary
+size and the model type. Training is deterministic (fixed seed, one thread, no input sampling).
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def load_or_train(
     Concurrent callers are serialized by a file lock; the model is trained in a temporary
     directory which is renamed into place, so a half-written model is never visible.
     """
+    task = task.tokenizer_task() if hasattr(task, "tokenizer_task") else task
     root = Path(cache_dir) / "tokenizers"
     root.mkdir(parents=True, exist_ok=True)
     key = cache_key([task.signature(), vocab_size, model_type], length=64)

@@ -177,12 +177,13 @@ def test_fused_scores_are_tm_plus_weighted_lm_computed_apart(search):
     src, lens = sources(8, VOCAB, LENGTHS)
     decode = SEARCHES.build(search, **LIMIT, **({} if search == "greedy" else {"nbest": 2}))
     out = call_search(decode, model, src, lens)
-    empty, zero = torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, dtype=torch.long)
+    # the LM reads an empty sentence as training encodes one: its EOS alone
+    empty, one = torch.tensor([[lm.eos_id]]), torch.ones(1, dtype=torch.long)
     for i, hyps in enumerate(out.nbest):
         for h in hyps:
             want_tm = score_of(tm, src, lens, i, h.tokens)
             with torch.no_grad():
-                want_lm = float(lm.score(empty, zero, torch.tensor([h.tokens])))
+                want_lm = float(lm.score(empty, one, torch.tensor([h.tokens])))
             assert h.logprob == pytest.approx(want_tm, abs=1e-5)
             assert h.info["tm_logprob"] == pytest.approx(want_tm, abs=1e-5)
             assert h.info["lm_logprob"] == pytest.approx(want_lm, abs=1e-5)

@@ -113,7 +113,9 @@ def test_each_feature_in_info_equals_its_independent_recomputation(models, src):
             y = h.tokens if h.finished else (*h.tokens, model.eos_id)  # the channel's source
             assert h.info["rerank_direct"] == pytest.approx(score(model, x, h.tokens), abs=1e-5)
             assert h.info["rerank_channel"] == pytest.approx(score(reverse, y, x), abs=1e-5)
-            assert h.info["rerank_lm"] == pytest.approx(score(lm, (), h.tokens), abs=1e-5)
+            assert h.info["rerank_lm"] == pytest.approx(
+                score(lm, (lm.eos_id,), h.tokens), abs=1e-5
+            )  # the LM reads an empty sentence as training encodes one: its EOS alone
             assert h.info["rerank_length"] == len(h.tokens)
             assert h.logprob == h.info["rerank_direct"]  # the model's log-prob, as every search's
 

@@ -9,7 +9,8 @@ everywhere in the lab (references are scored by it too). After a search, ``call_
 the outputs to ``report``: each hypothesis gets the translation model's ``logprob`` and, in
 ``info``, ``tm_logprob``, ``lm_logprob`` and ``fused_logprob`` (= tm + lm_weight * lm), all by
 teacher forcing; its ``score`` stays what the search ranked by. The LM reads no source (an
-empty prefix): the lab's ``decoder_only`` model trained on target text.
+empty source, ``empty_source``): the lab's ``decoder_only`` trained on target text
+(``task.lm=true``).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ if TYPE_CHECKING:
 TM, LM = 0, 1  # member indices
 
 
-def empty_source(n: int, pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """An empty source for ``n`` sentences: ``(n, 1)`` padding of length 0."""
-    return torch.full((n, 1), pad_id, device=device), torch.zeros(
-        n, dtype=torch.long, device=device
-    )
+def empty_source(n: int, eos_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The source an LM reads, for ``n`` sentences: an empty sentence as training encodes one
+    (``lab.data.encode_examples``: its EOS alone), ``(n, 1)`` of length 1. An LM trained on a
+    task whose sources are empty (``task.lm=true``) has seen exactly this prefix."""
+    return torch.full((n, 1), eos_id, device=device), torch.ones(n, dtype=torch.long, device=device)
 
 
 class Fusion(Combined):
@@ -48,7 +49,7 @@ class Fusion(Combined):
         self.lm_weight = float(lm_weight)
 
     def member_source(self, i: int, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
-        return (src, src_lengths) if i == TM else empty_source(src.size(0), self.pad_id, src.device)
+        return (src, src_lengths) if i == TM else empty_source(src.size(0), self.eos_id, src.device)
 
     def combine(self, log_probs: list[Tensor]) -> Tensor:
         return log_probs[TM].float() + self.lm_weight * log_probs[LM].float()  # (..., V)
@@ -61,7 +62,7 @@ class Fusion(Combined):
 
     def lm_score(self, tgt_tokens: Tensor) -> Tensor:
         """The language model's log-probability of each target ``(B,)`` (EOS included)."""
-        src, lengths = empty_source(tgt_tokens.size(0), self.pad_id, tgt_tokens.device)
+        src, lengths = empty_source(tgt_tokens.size(0), self.eos_id, tgt_tokens.device)
         return self.members[LM].score(src, lengths, tgt_tokens)
 
     def report(self, output: SearchOutput, src: Tensor, src_lengths: Tensor) -> SearchOutput:

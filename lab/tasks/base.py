@@ -60,6 +60,13 @@ class Task(ABC):
         """What identifies this task's training data (used in the checkpoint cache key)."""
         return {"name": type(self).__name__, "seed": self.seed, **self.options}
 
+    def tokenizer_task(self) -> Task:
+        """The task whose training text the joint tokenizer learns and whose signature keys it:
+        this one. A language pair read in either direction, or as a target-side LM, returns one
+        task for all, so that its models share token ids (a channel model for reranking, an LM
+        for fusion)."""
+        return self
+
 
 # --- helpers shared by the task implementations --------------------------------------------
 def resolve_options(

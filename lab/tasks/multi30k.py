@@ -62,9 +62,12 @@ SHA256: dict[str, str] = {
 class Multi30k(Task):
     """Multi30k task 1 caption translation between en, de, fr and cs (downloaded if missing).
 
-    Options: ``src`` (de) and ``tgt`` (en), each one of en, de, fr, cs; ``constraints_path``, a
+    Options: ``src`` (de) and ``tgt`` (en), each one of en, de, fr, cs; ``lm`` (false): true
+    makes every source empty, so a model learns p(target), a target-side language model (a
+    ``decoder_only`` for ``model=fusion`` or rerank's ``lm`` scorer); ``constraints_path``, a
     side file of per-example output constraints for ``constraints_split`` (test_2016_flickr),
-    as for task ``parallel``: they change the decoding, not the training. Splits: train, val,
+    as for task ``parallel``: they change the decoding, not the training. Both directions of a
+    pair and its LMs share one tokenizer (``tokenizer_task``). Splits: train, val,
     test_2016_flickr, test_2017_flickr, test_2017_mscoco, test_2018_flickr (the 2017 ones have
     no cs side).
     """
@@ -77,6 +80,7 @@ class Multi30k(Task):
     DEFAULTS: dict[str, Any] = {
         "src": "de",
         "tgt": "en",
+        "lm": False,
         "constraints_path": None,
         "constraints_split": "test_2016_flickr",
     }
@@ -93,6 +97,9 @@ class Multi30k(Task):
             raise LabError(f"multi30k src and tgt are both '{opts['src']}'; set different ones")
         super().__init__(data_dir, cache_dir, seed, **opts)
         self.src, self.tgt = opts["src"], opts["tgt"]
+        if not isinstance(opts["lm"], bool):
+            raise LabError(f"multi30k option lm={opts['lm']!r}; valid: true, false")
+        self.lm = opts["lm"]
         self.constraints_path = opts["constraints_path"]
         self.constraints_split = str(opts["constraints_split"])
 
@@ -111,12 +118,19 @@ class Multi30k(Task):
 
     def signature(self) -> dict[str, Any]:
         # The files are fixed upstream, so the seed does not change the data.
-        return {"name": type(self).__name__, "src": self.src, "tgt": self.tgt}
+        sig = {"name": type(self).__name__, "src": self.src, "tgt": self.tgt}
+        return {**sig, "lm": True} if self.lm else sig
+
+    def tokenizer_task(self) -> Multi30k:
+        """The pair in alphabetical order (de-en for en->de too), not an LM: one tokenizer for
+        both directions and the LMs of a pair, trained on the same text in the same order."""
+        first, second = sorted((self.src, self.tgt))
+        return Multi30k(self.data_dir, self.cache_dir, self.seed, src=first, tgt=second)
 
     def examples(self, split: str) -> list[Example]:
         self._check_split(split)
-        src = read_lines(self.path(split, self.src))
         tgt = read_lines(self.path(split, self.tgt))
+        src = [""] * len(tgt) if self.lm else read_lines(self.path(split, self.src))
         if len(src) != len(tgt):
             raise LabError(
                 f"multi30k {split}: {len(src)} {self.src} lines but {len(tgt)} {self.tgt} lines;"

@@ -154,7 +154,7 @@ class LanguageModel:
                 f"{model.tgt_vocab_size}; name a language model of the same tokenizer."
             )
         out, _ = batch.outputs(lm.pad_id)  # (H, T)
-        return lm.score(*empty_source(out.size(0), lm.pad_id, out.device), out).tolist()  # (H,)
+        return lm.score(*empty_source(out.size(0), lm.eos_id, out.device), out).tolist()  # (H,)
 
 
 def build_scorers(entries: Any) -> dict[str, Scorer]:
