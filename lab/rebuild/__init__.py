@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from lab.rebuild import dashboard, derived
+from lab.rebuild.babi_seeds import babi_seeds
 from lab.rebuild.context import contexts
 from lab.rebuild.seed_rates import rates_over_seeds
 from lab.rebuild.specs import CONTEXT, table_specs
@@ -58,6 +59,7 @@ def rebuild(root: Path, out: Path) -> list[Path]:
         if (root / sub / "analysis_sentences.csv").is_file():
             written += derived.analysis_rates(root / sub, out / sub)
     written += rates_over_seeds(out)
+    written += babi_seeds(root, out)
     written += derived.anchors(root, out)
     written += derived.bench_pages(root, out)
     written += derived.toolkit_pages(root, out)
