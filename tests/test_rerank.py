@@ -21,6 +21,7 @@ from lab.errors import LabError
 from lab.pipeline import build_search
 from lab.registry import SEARCHES
 from lab.search.contracts import call_search
+from lab.search.rerank.rerank import Featurized
 from lab.search.types import Hypothesis
 from tests.helpers.configs import composed
 from tests.helpers.lab_process import lab as run_lab
@@ -169,6 +170,57 @@ def test_grid_tuning_picks_the_grid_point_whose_picks_score_best(models, src):
     assert [h.tokens for h in search(model, *src).best()] == [h.tokens for h in again.best()]
 
 
+def test_optuna_tuning_keeps_its_best_trial_and_repeats_it_from_its_seed(models, src):
+    """Every trial re-ranks the same candidates: the tuned weights are the best trial's (the
+    first among equals), the ranges are kept, and the seeded sampler draws the same trials."""
+    model = models[0]
+    ranges = {"channel": [0.0, 2.0], "length": [-1.0, 1.0]}
+    fixed = {"direct": 1.0, "lm": 0.0}
+    tried: list[tuple[dict[str, float], float]] = []
+
+    def decode(s):
+        return call_search(s, model, *src, keys=KEYS).nbest
+
+    def quality(picks):
+        return float(sum(h.tokens.count(7) for h in picks))
+
+    def tune() -> dict:
+        search = rerank(models, weights=fixed, tune="optuna", ranges=ranges, trials=12)
+        lists = decode(Featurized(search))
+        settings = search.tune(decode, quality)
+        tried.extend(optuna_trials(search, lists, quality))
+        return settings
+
+    first = tune()
+    assert len(tried) == 12 and len({v for _, v in tried}) > 1  # a real choice
+    best_value = max(v for _, v in tried)
+    assert first["weights"] == next(w for w, v in tried if v == best_value)
+    assert first["tuned_quality"] == best_value and first["trials"] == 12
+    for w, _ in tried:
+        assert 0.0 <= w["channel"] <= 2.0 and -1.0 <= w["length"] <= 1.0
+        assert (w["direct"], w["lm"]) == (1.0, 0.0)
+    tried.clear()
+    assert tune() == first  # the same seed: the same trials, the same weights
+
+
+def optuna_trials(search, lists, quality) -> list[tuple[dict[str, float], float]]:
+    """The trials of a second study with the search's seed: each setting and its quality."""
+    import optuna
+
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=search.tune_seed)
+    )
+    out = []
+    for _ in range(search.trials):
+        trial = study.ask()
+        drawn = {n: trial.suggest_float(n, lo, hi) for n, (lo, hi) in search.plan.ranges.items()}
+        w = {n: (search.plan.weights | drawn)[n] for n in search.plan.names}
+        value = quality([max(c, key=lambda h: total(h.info, w)) for c in lists])
+        study.tell(trial, value)
+        out.append((w, value))
+    return out
+
+
 def test_the_rerank_config_composes_and_builds_its_scorers(tmp_path: Path):
     reverse = tiny_model("gru", VOCAB, 5)
     (tmp_path / "en-de").mkdir()
@@ -202,7 +254,17 @@ def test_the_rerank_config_composes_and_builds_its_scorers(tmp_path: Path):
         ({"scorers": ["lm"]}, "scorer lm needs its model"),
         ({"scorers": ["direct"], "weights": {"direct": 1, "lm": 1}}, "lm is not in search.scorers"),
         ({"scorers": ["direct", "length"], "weights": {"length": 1}}, "no weight for direct"),
-        ({"scorers": ["direct"], "tune": "optuna"}, "valid choices are null, grid"),
+        ({"scorers": ["direct"], "tune": "bayes"}, "valid choices are null, grid, optuna"),
+        ({"scorers": ["direct"], "tune": "optuna"}, "search.tune=optuna needs search.ranges"),
+        (
+            {"scorers": ["direct"], "tune": "optuna", "ranges": {"direct": [1, 0]}},
+            "low must be below high",
+        ),
+        (
+            {"scorers": ["direct"], "tune": "optuna", "ranges": {"length": [0, 1]}},
+            "length is not in search.scorers",
+        ),
+        ({"scorers": ["direct"], "tune": "optuna", "ranges": {"direct": 1}}, "must be [low, high]"),
         ({"scorers": ["direct"], "tune": "grid"}, "search.tune=grid needs search.grid"),
         ({"scorers": ["direct"], "weights": {"direct": "high"}}, "must be a finite number"),
         ({"scorers": ["direct", "direct"]}, "lists direct twice"),

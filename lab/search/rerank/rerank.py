@@ -6,9 +6,10 @@ The ``nbest`` best are returned, best first (ties: the inner search's order); ea
 decoding model's ``logprob``, its ``score`` is the weighted sum (``lab.search.rerank.weights``)
 and its ``info`` holds every scorer's value as ``rerank_<scorer>`` (before normalization)
 beside what the inner search put there. The weights are ``search.weights``, or tuned on the
-validation split before the run decodes (``search.tune=grid``, run by ``lab.tune``) and then
-recorded in ``results.json`` as ``search_settings``. Cost: the inner search's counters, its
-wall time as ``generation_seconds``, scoring (channel, LM) and ranking as ``selection_seconds``.
+validation split before the run decodes (``search.tune=grid`` or ``optuna``, run by
+``lab.tune``) and then recorded in ``results.json`` as ``search_settings``. Cost: the inner
+search's counters, its wall time as ``generation_seconds``, scoring (channel, LM) and ranking
+as ``selection_seconds``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
 from lab.search.contracts import Detokenize, call_search
 from lab.search.limits import check_positive
+from lab.search.rerank.optuna_tune import optuna_search
 from lab.search.rerank.scorers import Batch, Scored, as_info, build_scorers
 from lab.search.rerank.weights import grid_search, plan_of, ranked, terms, total
 from lab.search.select import Decode, Generation, Quality, build_inner, distinct
@@ -48,11 +50,15 @@ class Rerank:
         grid: Mapping[str, Sequence[float]] | None = None,
         tune_metric: str = "bleu",
         tune_limit: int | None = None,
+        ranges: Mapping[str, Sequence[float]] | None = None,
+        trials: int = 50,
+        tune_seed: int = 0,
     ) -> None:
         self.candidates = build_inner("candidates", candidates)
         self.scorers = build_scorers(scorers)
-        self.plan = plan_of(list(self.scorers), weights, tune, grid)
-        self.tunes = bool(self.plan.grid)
+        self.plan = plan_of(list(self.scorers), weights, tune, grid, ranges)
+        self.tunes = bool(self.plan.grid or self.plan.ranges)
+        self.trials, self.tune_seed = check_positive("trials", trials), int(tune_seed)
         self.weights = {} if self.tunes else self.plan.fixed()
         self.normalize, self.nbest = bool(normalize), check_positive("nbest", nbest)
         self.tune_metric = str(tune_metric)
@@ -69,7 +75,7 @@ class Rerank:
     ) -> SearchOutput:
         if not self.weights:
             raise LabError(
-                "search.tune=grid: the weights are not tuned yet; lab run tunes them on the "
+                "search.tune: the weights are not tuned yet; lab run tunes them on the "
                 "validation split (in Python: lab.tune.tune_search), or set search.weights."
             )  # fmt: skip
         gen = Generation()
@@ -113,15 +119,21 @@ class Rerank:
         ]
 
     def tune(self, decode: Decode, quality: Quality) -> dict[str, Any]:
-        """Fit the weights by grid search (``lab.search.rerank.weights``) on the lists that
-        ``decode`` returns; they rank every later call."""
+        """Fit the weights by grid search (``lab.search.rerank.weights``) or Optuna
+        (``optuna_tune``) on the lists that ``decode`` returns; they rank every later call."""
         lists = decode(Featurized(self))
-        self.weights, value = grid_search(lists, self.plan.points(), quality)
+        p = self.plan
+        if p.ranges:
+            args = (p.weights, p.names, p.ranges, quality, self.trials, self.tune_seed)
+            self.weights, value = optuna_search(lists, *args)
+        else:
+            self.weights, value = grid_search(lists, p.points(), quality)
         self.settings = {
             "weights": dict(self.weights),
             "tuned_metric": self.tune_metric,
             "tuned_quality": value,  # the metric there (negated where lower is better)
             "tuned_sentences": len(lists),
+            **({"trials": self.trials} if p.ranges else {}),
         }
         return self.settings
 

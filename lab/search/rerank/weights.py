@@ -10,6 +10,7 @@ Tuning (``search.tune=grid``): every point of the product of ``search.grid``'s v
 (scorers without a grid keep their configured weight) picks one candidate per sentence, and the
 point whose picks score best by the run's metric wins (ties: the earlier point in grid order).
 The candidates and their terms are computed once; each point only re-ranks them.
+``search.tune=optuna`` draws the points from ``search.ranges`` instead (``optuna_tune``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from lab.errors import LabError
 from lab.search.types import Hypothesis
 
-TUNERS = ("grid",)
+TUNERS = ("grid", "optuna")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Plan:
     names: tuple[str, ...]
     weights: dict[str, float]
     grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # search.tune=optuna
 
     def points(self) -> list[dict[str, float]]:
         """Every weight setting of the grid, first grid key slowest; fixed weights as set."""
@@ -65,9 +67,31 @@ def unlisted(key: str, names: Sequence[str], given: Mapping[str, Any]) -> None:
             )
 
 
-def plan_of(names: Sequence[str], weights: Any, tune: Any, grid: Any) -> Plan:
-    """The weights and grid of the config, checked against the scorers ``names``; no weights
-    (None): every scorer weighs 1, the noisy channel's log p(y|x) + log p(x|y) + log p(y)."""
+def ranges_of(names: Sequence[str], ranges: Any) -> dict[str, tuple[float, float]]:
+    """``search.ranges`` checked: listed scorers only, each ``[low, high]`` with low < high."""
+    if not isinstance(ranges, Mapping) or not ranges:
+        raise LabError("search.tune=optuna needs search.ranges, e.g. {channel: [0, 2]}.")
+    out = {}
+    for n, pair in ranges.items():
+        if n not in names:
+            raise LabError(
+                f"search.ranges.{n}: {n} is not in search.scorers ({', '.join(names)}); add it "
+                f"there or drop search.ranges.{n}."
+            )
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise LabError(f"search.ranges.{n} must be [low, high], e.g. [0, 2].")
+        low, high = (number(f"search.ranges.{n}", v) for v in pair)
+        if not low < high:
+            raise LabError(f"search.ranges.{n}=[{low:g}, {high:g}]: low must be below high.")
+        out[str(n)] = (low, high)
+    return out
+
+
+def plan_of(names: Sequence[str], weights: Any, tune: Any, grid: Any, ranges: Any = None) -> Plan:
+    """The weights and grid (or Optuna's ranges) of the config, checked against the scorers
+    ``names``; no weights (None): every scorer weighs 1, the noisy channel's log p(y|x) +
+    log p(x|y) + log p(y)."""
+
     weights = dict.fromkeys(names, 1.0) if weights is None else weights
     grid = grid or {}
     if not isinstance(weights, Mapping) or not isinstance(grid, Mapping):
@@ -85,13 +109,15 @@ def plan_of(names: Sequence[str], weights: Any, tune: Any, grid: Any) -> Plan:
             tuned[n] = tuple(number(f"search.grid.{n}", v) for v in values)
         if not tuned:
             raise LabError("search.tune=grid needs search.grid, e.g. {channel: [0, 0.5, 1]}.")
-    missing = [n for n in names if n not in fixed and n not in tuned]
+    drawn = ranges_of(names, ranges) if tune == "optuna" else {}
+    missing = [n for n in names if n not in fixed and n not in tuned and n not in drawn]
     if missing:
         raise LabError(
             f"search.weights has no weight for {', '.join(missing)}; set one (0: reported, not "
-            "ranked by), or tune it with search.tune=grid and search.grid."
+            "ranked by), or tune it (search.tune=grid with search.grid, or search.tune=optuna "
+            "with search.ranges)."
         )
-    return Plan(tuple(names), fixed, tuned)
+    return Plan(tuple(names), fixed, tuned, drawn)
 
 
 def terms(
@@ -125,12 +151,13 @@ def grid_search(
     have the highest ``quality``, and that quality; ties keep the earlier point."""
     best: tuple[dict[str, float], float] | None = None
     for point in points:
-        picks = []
-        for hyps in lists:
-            scores = [total(h.info or {}, point) for h in hyps]
-            picks.append(hyps[ranked(scores)[0]])
-        value = quality(picks)
+        value = quality(pick(lists, point))
         if best is None or value > best[1]:
             best = (point, value)
     assert best is not None, "a grid has at least one point"
     return best
+
+
+def pick(lists: Sequence[Sequence[Hypothesis]], weights: Mapping[str, float]) -> list[Hypothesis]:
+    """Each list's best candidate by ``total`` of the terms in its ``info`` (ties: the first)."""
+    return [hyps[ranked([total(h.info or {}, weights) for h in hyps])[0]] for hyps in lists]
