@@ -233,6 +233,7 @@ def test_babi_and_squad() -> None:
         "floor": "squad/search=",
         "copy": "squad_copy/search=",
         "the same": "squad_copy/model.dropout=0.3,search=",
+        "plain": "squad_copy/model.copy=False,search=",
     }
     suffix = {"the same": ",train.max_steps=2400,train.patience=6"}
     for label, _, minutes, greedy, beam in table("| model | updates (best) |"):

@@ -370,6 +370,22 @@ def test_trie_squad_prose() -> None:
     assert set(spans.groupby("search").f1.nunique()) == {1}  # the limit never binds
 
 
+def test_squad_recipe_ablation_prose() -> None:
+    tests = pd.read_csv(REPORTS / "squad/squad_recipe_paired_tests.csv")
+    gains = tests[~tests.baseline].set_index("search")
+    assert (gains[["em_delta_low", "f1_delta_low"]] > 0).all().all()  # "every interval above 0"
+    g, b = gains.loc["greedy"], gains.loc["beam"]
+    assert said(f"F1 {_interval(g, 'f1')} (greedy) and {_interval(b, 'f1')} (beam 5)")
+    assert said(f"EM {_interval(g, 'em')} and {_interval(b, 'em')}")
+    plain = run("squad/runs", "squad_copy/model.copy=False,search=greedy")
+    copy = run("squad/runs", "squad_copy/search=greedy")
+    assert said(
+        f"(best validation loss {f(plain['train.best.valid/loss'])} at "
+        f"{int(plain['train.best.step']):,} updates, against the copy model's "
+        f"{f(copy['train.best.valid/loss'])} at {int(copy['train.best.step']):,})"
+    )
+
+
 def test_label_smoothing_ablation_prose() -> None:
     with_ls = pd.read_csv(REPORTS / "search_errors/analysis_rates.csv").set_index("beam_size")
     without = pd.read_csv(REPORTS / "search_errors/ls0/analysis_rates.csv").set_index("beam_size")

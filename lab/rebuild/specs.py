@@ -77,6 +77,18 @@ def _curse_seeds() -> list[TableSpec]:
     ]
 
 
+def _squad_recipe() -> TableSpec:
+    """The copy decoder against the plain one trained with the copy model's recipe: paired
+    per search on the same XQuAD questions (EM and F1)."""
+    runs = tuple(
+        f"squad/runs/squad_copy/{copy}search={s}"
+        for copy in ("", "model.copy=False,")
+        for s in ("greedy", "beam")
+    )
+    keys = {"rows": ("search",), "cols": ("model.copy",), "baseline": "model.copy=False"}
+    return TableSpec(runs, "squad", {"metric": "f1", "name": "squad_recipe_paired", **keys})
+
+
 def table_specs() -> list[TableSpec]:
     """Every ``lab report`` table of reports/, in the order of reports/README.md."""
     m30k = {"rows": ("search", "search.alpha"), "cols": ("model",)}
@@ -114,6 +126,7 @@ def table_specs() -> list[TableSpec]:
             TableSpec("squad/runs", "squad", {"metric": m, "name": f"squad_{m}", **squad})
             for m in ("f1", "em")
         ),
+        _squad_recipe(),
         *sampling_seeds(),
         *constrained(),
         *trie(),
