@@ -38,11 +38,14 @@ def frame(rows: list[tuple[str, int, float, int]]) -> pd.DataFrame:
 
 
 def test_seeds_pool_as_mean_and_std_with_each_seed_beside():
-    table = pooled(frame([("facts", 0, 20.0, 10), ("facts", 1, 24.0, 12)]))
+    table = pooled(
+        frame([("facts", 10, 20.0, 10), ("facts + copy", 2, 9.0, 3), ("facts", 2, 24.0, 12)])
+    )
+    assert list(table.columns[-2:]) == ["seed 2", "seed 10"]  # in the seeds' order
     row = table.iloc[0]
     assert row["mean error"] == "22.00 ± 2.83 (n=2)"
     assert row["failed tasks"] == "11.0 ± 1.4 (n=2)"
-    assert (row["seed 0"], row["seed 1"]) == ("20.00 (10)", "24.00 (12)")
+    assert (row["seed 10"], row["seed 2"]) == ("20.00 (10)", "24.00 (12)")
 
 
 def test_a_seed_counts_once_all_20_tasks_ran_and_failed_means_error_above_5(tmp_path):

@@ -81,7 +81,9 @@ def pooled(seeds: pd.DataFrame) -> pd.DataFrame:
                 **each,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    seeds = sorted((c for c in table.columns if c.startswith("seed ")), key=lambda c: int(c[5:]))
+    return table[[c for c in table.columns if not c.startswith("seed ")] + seeds]
 
 
 def training(df: pd.DataFrame) -> pd.DataFrame:
