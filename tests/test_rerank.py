@@ -21,7 +21,7 @@ from lab.errors import LabError
 from lab.pipeline import build_search
 from lab.registry import SEARCHES
 from lab.search.contracts import call_search
-from lab.search.rerank.rerank import Featurized
+from lab.search.rerank.tuning import Featurized
 from lab.search.types import Hypothesis
 from tests.helpers.configs import composed
 from tests.helpers.lab_process import lab as run_lab

@@ -24,11 +24,11 @@ from torch import Tensor
 from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
-from lab.search.contracts import Detokenize, call_search
+from lab.search.contracts import Detokenize
 from lab.search.limits import check_positive
-from lab.search.rerank.optuna_tune import optuna_search
 from lab.search.rerank.scorers import Batch, Scored, as_info, build_scorers
-from lab.search.rerank.weights import grid_search, plan_of, ranked, terms, total
+from lab.search.rerank.tuning import Featurized, fit
+from lab.search.rerank.weights import plan_of, ranked, terms, total
 from lab.search.select import Decode, Generation, Quality, build_inner, distinct
 from lab.search.types import Hypothesis, SearchOutput
 
@@ -120,43 +120,14 @@ class Rerank:
 
     def tune(self, decode: Decode, quality: Quality) -> dict[str, Any]:
         """Fit the weights by grid search (``lab.search.rerank.weights``) or Optuna
-        (``optuna_tune``) on the lists that ``decode`` returns; they rank every later call."""
+        (``tuning``) on the lists that ``decode`` returns; they rank every later call."""
         lists = decode(Featurized(self))
-        p = self.plan
-        if p.ranges:
-            args = (p.weights, p.names, p.ranges, quality, self.trials, self.tune_seed)
-            self.weights, value = optuna_search(lists, *args)
-        else:
-            self.weights, value = grid_search(lists, p.points(), quality)
+        self.weights, value = fit(self.plan, lists, quality, self.trials, self.tune_seed)
         self.settings = {
             "weights": dict(self.weights),
             "tuned_metric": self.tune_metric,
             "tuned_quality": value,  # the metric there (negated where lower is better)
             "tuned_sentences": len(lists),
-            **({"trials": self.trials} if p.ranges else {}),
+            **({"trials": self.trials} if self.plan.ranges else {}),
         }
         return self.settings
-
-
-class Featurized:
-    """What tuning decodes with: every distinct candidate, its terms as its ``info``."""
-
-    inputs = Rerank.inputs
-
-    def __init__(self, rerank: Rerank) -> None:
-        self.rerank = rerank
-
-    def __call__(
-        self,
-        model: DecoderModel,
-        src: Tensor,
-        src_lengths: Tensor,
-        keys: Sequence[int] | None = None,
-        detokenize: Detokenize | None = None,
-    ) -> SearchOutput:
-        r = self.rerank
-        inner = call_search(r.candidates, model, src, src_lengths, keys, detokenize)
-        lists = r.featurize(model, src, src_lengths, inner.nbest)
-        return SearchOutput(
-            [[dataclasses.replace(s.hyp, info=s.terms) for s in one] for one in lists], inner.cost
-        )

@@ -10,7 +10,7 @@ Tuning (``search.tune=grid``): every point of the product of ``search.grid``'s v
 (scorers without a grid keep their configured weight) picks one candidate per sentence, and the
 point whose picks score best by the run's metric wins (ties: the earlier point in grid order).
 The candidates and their terms are computed once; each point only re-ranks them.
-``search.tune=optuna`` draws the points from ``search.ranges`` instead (``optuna_tune``).
+``search.tune=optuna`` draws the points from ``search.ranges`` instead (``tuning``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Rerank's weights tuned by Optuna (``search.tune=optuna``): a seeded TPE sampler proposes
+"""Tuning rerank's weights: the lists it tunes on (``Featurized``: every distinct candidate with
+its terms) and the fit, by the grid (``weights.grid_search``) or by Optuna.
+
+Optuna (``search.tune=optuna``): a seeded TPE sampler proposes
 ``search.trials`` weight settings, each drawn within ``search.ranges`` (``{scorer: [low,
 high]}``; the other scorers keep their configured weight), and the setting whose picks score
 best by the run's metric wins (ties: the earlier trial).
@@ -11,12 +14,21 @@ Optuna comes with the lab's ``sweep`` extra.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from torch import Tensor
 
 from lab.errors import LabError
-from lab.search.rerank.weights import pick
-from lab.search.types import Hypothesis
+from lab.models.base import DecoderModel
+from lab.search.contracts import Detokenize, call_search
+from lab.search.rerank.weights import Plan, grid_search, pick
+from lab.search.types import Hypothesis, SearchOutput
+
+if TYPE_CHECKING:
+    from lab.search.rerank.rerank import Rerank
 
 
 def optuna_search(
@@ -51,3 +63,40 @@ def optuna_search(
             best = (point, value)
     assert best is not None, "at least one trial"
     return best
+
+
+def fit(
+    plan: Plan,
+    lists: Sequence[Sequence[Hypothesis]],
+    quality: Callable[[list[Hypothesis]], float],
+    trials: int,
+    seed: int,
+) -> tuple[dict[str, float], float]:
+    """The tuned weights and their quality: Optuna over ``plan.ranges``, else the grid."""
+    if plan.ranges:
+        return optuna_search(lists, plan.weights, plan.names, plan.ranges, quality, trials, seed)
+    return grid_search(lists, plan.points(), quality)
+
+
+class Featurized:
+    """What tuning decodes with: every distinct candidate, its terms as its ``info``."""
+
+    inputs = ("keys", "detokenize")  # Rerank's
+
+    def __init__(self, rerank: Rerank) -> None:
+        self.rerank = rerank
+
+    def __call__(
+        self,
+        model: DecoderModel,
+        src: Tensor,
+        src_lengths: Tensor,
+        keys: Sequence[int] | None = None,
+        detokenize: Detokenize | None = None,
+    ) -> SearchOutput:
+        r = self.rerank
+        inner = call_search(r.candidates, model, src, src_lengths, keys, detokenize)
+        lists = r.featurize(model, src, src_lengths, inner.nbest)
+        return SearchOutput(
+            [[dataclasses.replace(s.hyp, info=s.terms) for s in one] for one in lists], inner.cost
+        )
