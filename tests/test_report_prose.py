@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from lab.rebuild.babi_seeds import _frame, per_seed, training
 from tests.report_data import (
     REPORTS,
     f,
@@ -56,21 +57,61 @@ def test_babi_prose() -> None:
         means = [f(df[df.search == s].error.mean()) for s in ("greedy", "beam")]
         cells = next(r for r in table("| | greedy | beam 5 | anchor |") if row in r[0])
         assert cells[1:3] == means, name
-    joint = "babi/runs/babi_joint"
+    _babi_joint_prose()
 
-    def err(task: int, copy: bool, search: str = "greedy", rule: str | None = None) -> str:
-        r = _babi(joint, task, search, model__copy=True if copy else None, search__stop_rule=rule)
-        return f(r.error, 1)
 
-    for task in (2, 3, 4, 18):
-        assert said(f"{err(task, False)} -> {err(task, True)}"), task
+def _babi_joint_prose() -> None:
+    """The joint models over three seeds: pooled means, the copy ablation, the goal, the stop
+    rule's intervals (reports/babi/babi_joint_seeds.md, the pivot and the paired tests)."""
+    df = _frame(REPORTS / "babi/runs/babi_joint")
+    seeds = per_seed(df)
+
+    def means(model: str, search: str = "greedy", rule: str = "-") -> pd.Series:
+        d = seeds[(seeds.model == model) & (seeds.search == search)]
+        return d[d["search.stop_rule"] == rule].sort_values("seed").mean_error
+
+    plain, copy = means("facts"), means("facts + copy")
+    assert len(plain) == len(copy) == 3
+    assert seeds.mean_error.max() < 26.8 and said(f"scores {f(seeds.mean_error.max())}")
+    updates = training(df).updates
     assert said(
-        f"task 8 (`nothing`, lists) {err(8, True)} -> {err(8, True, 'beam', 'first_k')}, task 10 "
-        f"(`maybe`) {err(10, True)} -> {err(10, True, 'beam', 'first_k')}, task 20 (`hungry`) "
-        f"{err(20, True)} -> {err(20, True, 'beam', 'first_k')} with copy"
+        f"{updates.min() / 300:.0f} to {updates.max() / 300:.0f} times more updates "
+        f"({int(updates.min()):,} to {int(updates.max()):,} against 300 a task)"
     )
-    canonical = [err(t, True, "beam", "canonical") for t in (8, 10, 20)]
-    assert said(f"task 8 {canonical[0]}, task 10 {canonical[1]}, task 20 {canonical[2]}")
+    assert said(
+        f"greedy error is {f(copy.mean())} ± {f(copy.std())} against "
+        f"{f(plain.mean())} ± {f(plain.std())}, {f(plain.mean() - copy.mean())} points lower"
+    )
+    assert said(f"per seed {' / '.join(f(e) for e in plain)} (plain) and")
+    assert said(f"{' / '.join(f(e) for e in copy)} (copy)")
+    greedy = df[df.search == "greedy"].pivot_table(
+        index="task.task_id", columns="model", values="error"
+    )
+    for task in (2, 3, 18):
+        p, c = greedy.loc[task]
+        assert said(f"task {task}: {f(p, 1)} -> {f(c, 1)}") and p > c, task
+    p, c = greedy.loc[4]
+    assert said(f"it rises on task 4 ({f(p, 1)} -> {f(c, 1)})") and c > p
+    assert copy.min() > 12.4 and said(f"its best seed {f(copy.min())}")
+    first = df[(df.model == "facts + copy") & (df.seed == 0)].iloc[0]
+    assert (first["train.steps"], first["train.best.step"]) == (24_000, 19_584)
+    tests = pd.read_csv(REPORTS / "babi/babi_joint_paired_tests.csv")
+    fk = tests[~tests.baseline & (tests.search == "beam")]
+    fk = fk[fk["search.stop_rule"].fillna("first_k") == "first_k"]
+    below = fk.groupby("task.task_id").accuracy_delta_high.apply(lambda h: int((h < 0).sum()))
+    assert said(
+        f"below 0 on task 8 ({below[8]} of 6 model-seeds), task 10 ({below[10]} of 6) and "
+        f"task 20 ({below[20]} of 6)"
+    )
+    for task in set(below[below > 0].index) - {8, 10, 20}:
+        assert below[task] == 1 and said(f"once on task {task} (1 of 6)"), task
+    for model, label in (("facts", "plain"), ("facts + copy", "copy")):
+        canon, fkm = means(model, "beam", "canonical"), means(model, "beam", "first_k")
+        g = means(model)
+        assert said(
+            f"{label}: {f(canon.mean())} against greedy's {f(g.mean())} and first_k's "
+            f"{f(fkm.mean())}"
+        )
 
 
 def test_search_errors_prose() -> None:
@@ -315,7 +356,8 @@ def test_trie_babi_prose() -> None:
         return f(d[d["task.task_id"].isin(tasks)].error.mean() if tasks else d.error.mean())
 
     joint = runs("babi/runs/babi_joint")
-    alone = joint[(joint.search == "greedy") & (joint["model.copy"] != True)]  # noqa: E712
+    seed0 = joint["seed"].fillna(0) == 0 if "seed" in joint else True
+    alone = joint[(joint.search == "greedy") & (joint["model.copy"] != True) & seed0]  # noqa: E712
     assert mean(plain) == f(alone.error.mean())  # the retrained model gave the same answers
     assert said(f"(greedy mean error {mean(plain)})")
     assert said(
@@ -438,3 +480,43 @@ def test_search_error_seeds_prose() -> None:
     assert empty[0] == empty[2] == 0 and said(f"but {pct(empty[1])} of sentences on seed 1")
     assert said(f"({round(empty[1] * 1000)} sentences whose highest-scoring output is the empty")
     assert said(f"seed 1's is, for {pct(empty[1])} of sentences")
+
+
+def test_toolkits_over_seeds_prose() -> None:
+    names = {
+        "beam": "lab `beam`",
+        "beam_hf": "HF generate",
+        "beam_fairseq": "fairseq",
+        "beam_onmt": "OpenNMT-py",
+        "beam_ct2": "CTranslate2",
+    }
+    pooled = {
+        kind: runs(f"toolkits/runs/seeds/{kind}")
+        .groupby("search")
+        .bleu.agg(["mean", "std", "size"])
+        for kind in ("defaults", "beam5")
+    }
+    for label, defaults, beam5 in table("| search | defaults: BLEU | at beam 5: BLEU |"):
+        key = next(k for k, n in names.items() if n == label)
+        for cell, kind in ((defaults, "defaults"), (beam5, "beam5")):
+            p = pooled[kind].loc[key]
+            assert p["size"] == 3 and cell == f"{f(p['mean'])} ± {f(p['std'])}", (label, kind)
+
+    def intervals(kind: str, search: str) -> tuple[str, pd.DataFrame]:
+        t = pd.read_csv(REPORTS / f"toolkits/seeds/toolkits_{kind}_seeds_paired_tests.csv")
+        t = t[~t.baseline & (t.search == search)].sort_values("seed")
+        return ", ".join(_interval(r) for _, r in t.iterrows()), t
+
+    for search, label in (
+        ("beam_fairseq", "by"),
+        ("beam_onmt", "OpenNMT-py by"),
+        ("beam_hf", "HF by"),
+    ):
+        text, t = intervals("beam5", search)
+        assert (t.bleu_delta_low > 0).all() and said(f"{label} {text}"), search
+    for search in ("beam_fairseq", "beam_onmt"):
+        assert (intervals("defaults", search)[1].bleu_delta_low > 0).all(), search
+    text, t = intervals("defaults", "beam_ct2")
+    assert ((t.bleu_delta_low < 0) & (t.bleu_delta_high > 0)).all() and said(f"({text})")
+    text, t = intervals("defaults", "beam_hf")
+    assert list(t.bleu_delta_high < 0) == [True, False, True] and said(f"seed 1 ({text})")

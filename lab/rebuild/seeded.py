@@ -159,3 +159,22 @@ def constrained() -> list[TableSpec]:
         ),
         *_pooled(cover, "constrained", COVERAGE, coverage, ("model",), "coverage"),
     ]
+
+
+def toolkits_seeds() -> list[TableSpec]:
+    """Each toolkit's beam on the three seeds, under its own defaults and at beam 5: BLEU and
+    length pooled over seeds, and each preset paired against the lab's beam of the same seed."""
+    specs = []
+    for kind in ("defaults", "beam5"):
+        runs, name = f"toolkits/runs/seeds/{kind}", f"toolkits_{kind}_seeds"
+        specs += _pooled(
+            runs, "toolkits/seeds", ("bleu", "len_ratio"), ("search",), ("model",), name
+        )
+        paired = {
+            "metric": "bleu",
+            "rows": ("search",),
+            "cols": ("seed",),
+            "baseline": "search=beam",
+        }
+        specs.append(TableSpec(runs, "toolkits/seeds", {"name": f"{name}_paired", **paired}))
+    return specs

@@ -7,7 +7,7 @@ run directories replaced by the committed per-run summaries (``<section>/runs/``
 
 from __future__ import annotations
 
-from lab.rebuild.seeded import constrained, multimodel, sampling_seeds, trie
+from lab.rebuild.seeded import constrained, multimodel, sampling_seeds, toolkits_seeds, trie
 from lab.rebuild.table_spec import TableSpec
 
 BEAM_CURSE = ("bleu", "len_ratio", "empty_rate", "bleu_tok_lc", "mean_logprob")
@@ -33,6 +33,17 @@ def _babi(size: str) -> list[TableSpec]:
         )
         for m in ("error", "accuracy")
     ]
+
+
+def _babi_paired() -> TableSpec:
+    """Each beam of the joint models against greedy on the same model, task and seed."""
+    keys = {
+        "metric": "accuracy",
+        "rows": ("task.task_id", "search", "search.stop_rule"),
+        "cols": ("model.copy", "seed"),
+        "baseline": "search=greedy,search.stop_rule=-",
+    }
+    return TableSpec("babi/runs/babi_joint", "babi", {"name": "babi_joint_paired", **keys})
 
 
 def _multi30k_seeds() -> list[TableSpec]:
@@ -117,6 +128,7 @@ def table_specs() -> list[TableSpec]:
         *_babi("1k"),
         *_babi("10k"),
         *_babi("joint"),
+        _babi_paired(),
         TableSpec(
             "sampling_mbr/runs",
             "sampling_mbr",
@@ -131,6 +143,7 @@ def table_specs() -> list[TableSpec]:
         *constrained(),
         *trie(),
         *multimodel(),
+        *toolkits_seeds(),
     ]
 
 
@@ -146,6 +159,7 @@ CONTEXT = {  # the context table of each set of summaries
     "beam_curse/beam_curse_seeds_context.md": "beam_curse/seeds",
     "sampling_mbr/seeds/seeds_context.md": "sampling_mbr/seeds",
     "multimodel/ensemble_context.md": "multimodel/runs",
+    "toolkits/seeds/toolkits_seeds_context.md": "toolkits/runs/seeds",
     "constrained/terms_context.md": "constrained/runs/terms",
     "constrained/prefix_context.md": "constrained/runs/prefix",
     "constrained/coverage_context.md": "constrained/runs/coverage",
