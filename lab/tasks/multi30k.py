@@ -129,8 +129,9 @@ class Multi30k(Task):
 
     def examples(self, split: str) -> list[Example]:
         self._check_split(split)
+        src = None if self.lm else read_lines(self.path(split, self.src))  # source first
         tgt = read_lines(self.path(split, self.tgt))
-        src = [""] * len(tgt) if self.lm else read_lines(self.path(split, self.src))
+        src = [""] * len(tgt) if src is None else src
         if len(src) != len(tgt):
             raise LabError(
                 f"multi30k {split}: {len(src)} {self.src} lines but {len(tgt)} {self.tgt} lines;"
