@@ -52,6 +52,17 @@ def f(value: Any, digits: int = 2) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def interval(row: pd.Series, metric: str = "bleu") -> str:
+    """A paired test's difference and its 95% interval as the prose writes them."""
+    d, lo, hi = (row[f"{metric}_delta{s}"] for s in ("", "_low", "_high"))
+    return f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def paired_table(name: str) -> pd.DataFrame:
+    """The CSV of a paired-test table, e.g. ``toolkits/seeds/toolkits_beam5_vs_fairseq``."""
+    return pd.read_csv(REPORTS / f"{name}_tests.csv")
+
+
 def pct(value: Any, digits: int = 1) -> str:
     return f"{100 * float(value):.{digits}f}%"
 

@@ -163,7 +163,8 @@ def constrained() -> list[TableSpec]:
 
 def toolkits_seeds() -> list[TableSpec]:
     """Each toolkit's beam on the three seeds, under its own defaults and at beam 5: BLEU and
-    length pooled over seeds, and each preset paired against the lab's beam of the same seed."""
+    length pooled over seeds, each preset paired against the lab's beam of the same seed, and at
+    beam 5 each against fairseq's (how far apart the length-normalized presets are)."""
     specs = []
     for kind in ("defaults", "beam5"):
         runs, name = f"toolkits/runs/seeds/{kind}", f"toolkits_{kind}_seeds"
@@ -177,4 +178,13 @@ def toolkits_seeds() -> list[TableSpec]:
             "baseline": "search=beam",
         }
         specs.append(TableSpec(runs, "toolkits/seeds", {"name": f"{name}_paired", **paired}))
+    among = {"metric": "bleu", "rows": ("search",), "cols": ("seed",)}
+    beam5 = "toolkits/runs/seeds/beam5"  # the normalized presets against each other
+    specs.append(
+        TableSpec(
+            beam5,
+            "toolkits/seeds",
+            {"name": "toolkits_beam5_vs_fairseq", "baseline": "search=beam_fairseq", **among},
+        )
+    )
     return specs

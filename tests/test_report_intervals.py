@@ -1,0 +1,36 @@
+"""Every comparison of two searches that reports/README.md states carries its paired
+bootstrap interval: the intervals quoted here are the committed paired-test tables', and the
+verdict the text draws from them (shown, not shown) is the one the intervals allow."""
+
+from __future__ import annotations
+
+from tests.report_data import interval, said, paired_table
+
+
+def test_normalized_toolkit_presets_are_not_shown_apart_in_bleu() -> None:
+    t = paired_table("toolkits/seeds/toolkits_beam5_vs_fairseq")
+    t = t[~t.baseline].sort_values("seed")
+    for search, label in (("beam_hf", "HF"), ("beam_onmt", "OpenNMT-py")):
+        rows = t[t.search == search]
+        assert ((rows.bleu_delta_low < 0) & (rows.bleu_delta_high > 0)).all(), search
+        assert said(f"{label} " + ", ".join(interval(r) for _, r in rows.iterrows())), search
+    onmt, hf = t[t.search == "beam_onmt"], t[t.search == "beam_hf"]
+    assert (onmt.chrf_delta_high < 0).all()
+    assert list(hf.chrf_delta_high < 0) == [True, False, True]
+    assert said("In chrF OpenNMT-py is below fairseq on every seed and HF on seeds 0 and 2")
+    assert (t[t.search == "beam_ct2"].bleu_delta == 0).all()
+
+
+def test_every_beam_is_above_the_mode_on_every_seed() -> None:
+    t = paired_table("search_errors/seeds/exact_paired")
+    beams = t[~t.baseline]
+    assert len(beams) == 18 and set(beams.seed) == {0, 1, 2}
+    assert (beams.bleu_delta_low > 0).all()
+    beam4 = beams[(beams["search.penalty"] == "none") & (beams["search.beam_size"] == 4)]
+    text = [interval(r) for _, r in beam4.sort_values("seed").iterrows()]
+    assert said(f"{text[0]} BLEU on seed 0, {text[1]} and {text[2]} on seeds 1 and 2")
+    low, high = beams.loc[beams.bleu_delta.idxmin()], beams.loc[beams.bleu_delta.idxmax()]
+    assert said(f"from {interval(low)} for beam 64 unnormalized on seed 0")
+    assert (low.seed, low["search.beam_size"], low["search.penalty"]) == (0, 64, "none")
+    assert said(f"to {interval(high)} for beam 64 normalized on seed 1")
+    assert (high.seed, high["search.beam_size"], high["search.penalty"]) == (1, 64, "average")
