@@ -4,7 +4,7 @@ verdict the text draws from them (shown, not shown) is the one the intervals all
 
 from __future__ import annotations
 
-from tests.report_data import interval, said, paired_table
+from tests.report_data import interval, paired_table, said
 
 
 def test_normalized_toolkit_presets_are_not_shown_apart_in_bleu() -> None:
