@@ -7,7 +7,9 @@
 * ``babi/babi_joint_vs_anchors.{md,csv}``: ``reports/babi/anchors.py`` on the rebuilt
   ``babi_joint_error_runs.csv``.
 * ``bench/bench.md`` and ``throughput/throughput.md``: rendered from their JSON.
-* ``toolkits/toolkits_*.md``: rendered from ``toolkits_*.csv`` and ``toolkits_*_pairs.csv``.
+* ``toolkits/toolkits_*.md`` and ``multimodel/speculative/speculative_outputs.md``: rendered
+  from the ``lab toolkits`` CSVs beside them (the runs, and the share of differing outputs per
+  pair of runs).
 """
 
 from __future__ import annotations
@@ -33,13 +35,19 @@ RATE_DIRS = (
     "search_errors/ls0",
     "search_errors/seeds/seed1",
     "search_errors/seeds/seed2",
+    "multimodel/search_errors/seed0",  # each seed's beam 5 against its exact search
+    "multimodel/search_errors/seed1",
+    "multimodel/search_errors/seed2",
 )
 _RUN_METRICS = ("run", "search", "beam_size", "bleu", "len_ratio", "exact_bleu", "exact_len_ratio")
 _SENTENCE = (
     "hyp_logprob exact_logprob ref_logprob proved_optimal hyp_length exact_length ref_length "
     "exact_is_ref"
 ).split()
-TOOLKIT_TABLES = ("toolkits_defaults", "toolkits_beam5")
+TOOLKIT_TABLES = (  # what `lab toolkits` wrote: <dir>/<name>.csv and <name>_pairs.csv
+    "toolkits/toolkits_defaults",
+    "toolkits/toolkits_beam5",
+)
 
 
 def load_script(path: Path) -> ModuleType:
@@ -51,7 +59,7 @@ def load_script(path: Path) -> ModuleType:
     return module
 
 
-def _rate_rows(sentences: pd.DataFrame) -> pd.DataFrame:
+def rate_rows(sentences: pd.DataFrame) -> pd.DataFrame:
     """Each run's rates (``lab.analyze.rates``) from its sentence rows."""
     out = []
     for run, group in sentences.groupby("run", sort=False):
@@ -64,7 +72,7 @@ def analysis_rates(src: Path, out: Path) -> list[Path]:
     """``analysis_rates.*`` of one ``lab analyze`` directory, rebuilt from its sentences."""
     sentences = pd.read_csv(src / "analysis_sentences.csv")
     committed = pd.read_csv(src / "analysis_rates.csv")
-    found = _rate_rows(sentences)
+    found = rate_rows(sentences)
     table = committed[list(_RUN_METRICS)].merge(found, on="run", how="left", validate="1:1")
     table["exact_proved"] = table["n_proved"] / table["n"]
     table = table[list(committed.columns)]
@@ -121,8 +129,8 @@ def toolkit_pages(root: Path, out: Path) -> list[Path]:
     as ``lab toolkits`` writes them."""
     written = []
     for name in TOOLKIT_TABLES:
-        runs = pd.read_csv(root / "toolkits" / f"{name}.csv")
-        pairs = pd.read_csv(root / "toolkits" / f"{name}_pairs.csv")
+        runs = pd.read_csv(root / f"{name}.csv")
+        pairs = pd.read_csv(root / f"{name}_pairs.csv")
         labels = list(runs["run"])
         share = {(a, b): d for a, b, d in zip(pairs["a"], pairs["b"], pairs["differ"], strict=True)}
         share |= {(b, a): d for (a, b), d in share.items()}
@@ -136,5 +144,5 @@ def toolkit_pages(root: Path, out: Path) -> list[Path]:
             matrix, labels, "Share of examples whose output differs, per pair of runs."
         )
         text = f"{runs_t.markdown()}\n\n{matrix_t.markdown()}\n"
-        written.append(atomic_write_text(out / "toolkits" / f"{name}.md", text))
+        written.append(atomic_write_text(out / f"{name}.md", text))
     return written

@@ -1,6 +1,6 @@
 """The tables of the sections measured over seeds and paired against a baseline run:
 sampling and MBR over seeds, constraints (terminology, prefix, coverage), the trie processor
-and the ensemble. Each entry is the ``lab report`` call its section of reports/README.md
+and the toolkit presets. Each entry is the ``lab report`` call its section of reports/README.md
 describes, on the committed summaries."""
 
 from __future__ import annotations
@@ -100,18 +100,6 @@ def trie() -> list[TableSpec]:
                 "name": "trie_babi_paired",
             },
         ),
-    ]
-
-
-def multimodel() -> list[TableSpec]:
-    """The ensemble of the three seeds against each seed, paired (beam 5)."""
-    keys = {"rows": ("model", "seed"), "cols": ("search",), "metric": "bleu"}
-    return [
-        TableSpec(
-            "multimodel/runs",
-            "multimodel",
-            {"baseline": "model=ensemble,seed=0", "name": "ensemble_paired", **keys},
-        )
     ]
 
 

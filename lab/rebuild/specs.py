@@ -7,7 +7,9 @@ run directories replaced by the committed per-run summaries (``<section>/runs/``
 
 from __future__ import annotations
 
-from lab.rebuild.seeded import constrained, multimodel, sampling_seeds, toolkits_seeds, trie
+from lab.rebuild.intervals import exact_paired
+from lab.rebuild.multimodel import multimodel
+from lab.rebuild.seeded import constrained, sampling_seeds, toolkits_seeds, trie
 from lab.rebuild.table_spec import TableSpec
 
 BEAM_CURSE = ("bleu", "len_ratio", "empty_rate", "bleu_tok_lc", "mean_logprob")
@@ -21,7 +23,6 @@ SAMPLING_ROWS = (
     "search.diversity_strength",
 )
 JOINT_COLS = ("model.copy", "search", "search.stop_rule")
-EXACT = "search=exact,search.penalty=none,search.beam_size=-"  # the exact run of each seed
 
 
 def _babi(size: str) -> list[TableSpec]:
@@ -101,22 +102,6 @@ def _squad_recipe() -> TableSpec:
     return TableSpec(runs, "squad", {"metric": "f1", "name": "squad_recipe_paired", **keys})
 
 
-def _exact_paired() -> TableSpec:
-    """Exact search (the model's mode) against beam 1, 4 and 64 of the beam-curse sweep, with
-    and without normalization, on each of the three seeds: how much BLEU the mode loses."""
-    runs = (
-        "search_errors/runs/exact/search=exact,train.label_smoothing=0.1",  # seed 0
-        "search_errors/runs/exact_seeds",  # seeds 1 and 2
-        "beam_curse/seeds",
-    )
-    keys = {"rows": ("search", "search.penalty", "search.beam_size"), "cols": ("seed",)}
-    return TableSpec(
-        runs,
-        "search_errors/seeds",
-        {"metric": "bleu", "baseline": EXACT, "name": "exact_paired", **keys},
-    )
-
-
 def table_specs() -> list[TableSpec]:
     """Every ``lab report`` table of reports/, in the order of reports/README.md."""
     m30k = {"rows": ("search", "search.alpha"), "cols": ("model",)}
@@ -142,7 +127,7 @@ def table_specs() -> list[TableSpec]:
             for m in BEAM_CURSE
         ),
         *_curse_seeds(),
-        _exact_paired(),
+        exact_paired(),
         *_babi("1k"),
         *_babi("10k"),
         *_babi("joint"),

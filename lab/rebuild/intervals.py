@@ -1,0 +1,87 @@
+"""Paired tables that give an interval to comparisons first reported as single runs: the
+GNMT length penalty over the Transformer's seeds, sampling and MBR against beam 5 (seed 0),
+diverse beam's strengths against beam 10, and every beam against the exact mode per seed."""
+
+from __future__ import annotations
+
+from lab.rebuild.table_spec import TableSpec
+
+SAMPLING_ROWS = (
+    "search",
+    "search.processors",
+    "search.candidates.num_samples",
+    "search.candidates.name",
+    "search.num_samples",
+    "search.beam_size",
+    "search.diversity_strength",
+)
+EXACT = "search=exact,search.penalty=none,search.beam_size=-"  # the exact run of each seed
+
+
+def exact_paired() -> TableSpec:
+    """Exact search (the model's mode) against beam 1, 4 and 64 of the beam-curse sweep, with
+    and without normalization, on each of the three seeds: how much BLEU the mode loses."""
+    runs = (
+        "search_errors/runs/exact/search=exact,train.label_smoothing=0.1",  # seed 0
+        "search_errors/runs/exact_seeds",  # seeds 1 and 2
+        "beam_curse/seeds",
+    )
+    keys = {"rows": ("search", "search.penalty", "search.beam_size"), "cols": ("seed",)}
+    return TableSpec(
+        runs,
+        "search_errors/seeds",
+        {"metric": "bleu", "baseline": EXACT, "name": "exact_paired", **keys},
+    )
+
+
+def length_penalty_seeds() -> list[TableSpec]:
+    """GNMT-penalized beam 5 (alpha 0.6 and 1.0) against plain beam 5, per seed, and pooled."""
+    runs = ("multi30k/seeds", "multi30k/seeds_lp")
+    keys = {"rows": ("search", "search.alpha"), "cols": ("seed",), "metric": "bleu"}
+    return [
+        TableSpec(
+            runs,
+            "multi30k",
+            {"baseline": "search=beam,search.alpha=-", "name": "multi30k_lp_paired", **keys},
+        ),
+        TableSpec(
+            "multi30k/seeds_lp",
+            "multi30k",
+            {
+                "metric": "bleu",
+                "rows": ("search.alpha",),
+                "cols": ("model",),
+                "name": "multi30k_lp",
+            },
+        ),
+    ]
+
+
+def sampling_paired() -> list[TableSpec]:
+    """Seed 0's one-output searches against beam 5 and against ancestral sampling, and diverse
+    beam's strengths against beam 10 (chrF and BLEU, sacreBLEU's paired bootstrap)."""
+    seed0 = "sampling_mbr/seeds/{}seed=0"
+    runs = (
+        "sampling_mbr/paired/one",
+        seed0.format("search=beam,"),
+        seed0.format("search=greedy,"),
+        seed0.format("search.candidates.num_samples=16,search=mbr,"),
+    )
+    lists = (
+        "sampling_mbr/paired/lists",
+        seed0.format("search.beam_size=10,search.nbest=10,search=beam,"),
+        seed0.format("search.diversity_strength=1.0,search.nbest=10,search=diverse_beam,"),
+    )
+    keys = {"metric": "chrf", "rows": SAMPLING_ROWS, "cols": ("seed",)}
+    return [
+        TableSpec(
+            runs,
+            "sampling_mbr/paired",
+            {"baseline": "search=beam,search.beam_size=5", "name": "vs_beam5", **keys},
+        ),
+        TableSpec(
+            lists,
+            "sampling_mbr/paired",
+            {"baseline": "search=beam,search.beam_size=10", "name": "vs_beam10", **keys},
+        ),
+    ]
