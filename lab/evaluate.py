@@ -17,6 +17,7 @@ from lab.data import Pair, pad, sentence_batches
 from lab.metrics import compute_metrics
 from lab.metrics.constraint_check import constraint_rates, prefix_rests
 from lab.metrics.diversity import list_diagnostics
+from lab.metrics.speculation import speculation_rates
 from lab.models.base import DecoderModel
 from lab.search.contracts import Search, call_search
 from lab.search.rng import example_key
@@ -132,6 +133,7 @@ def evaluate(
         refs.append(list(ex.refs))
     metrics = _metrics(metric_names, preds, hyps, refs, out_tokens, seconds, cost)
     metrics.update(list_diagnostics(lists, refs))  # only when some n-best has 2+ entries
+    metrics.update(speculation_rates(preds))  # only for speculative decoding's outputs
     if cons is not None:  # checked on the output ids, whatever the search says
         outs = [_content(nbests[p.index][0], model.eos_id) for p in pairs]
         metrics.update(constraint_rates([cons[p.index] for p in pairs], outs))

@@ -26,6 +26,52 @@ def fusion() -> list[TableSpec]:
     ]
 
 
+CHANNEL = "multimodel/channel/runs"  # rerank of beam-10 lists: 2x2 grids of channel and LM
+GRIDS = ("search.grid.channel", "search.grid.lm")  # [0]: the scorer held at weight 0
+
+
+def channel() -> list[TableSpec]:
+    """Noisy-channel reranking: each scorer set against length-only reranking (what the
+    channel and the LM add), and every reranking against plain beam 5 and beam 10 (seed 0)."""
+    keys = {"metric": "bleu", "rows": GRIDS, "cols": ("search",)}
+    beams = (
+        "multi30k/seeds/model=transformer,search=beam,seed=0",
+        "sampling_mbr/seeds/search.beam_size=10,search.nbest=10,search=beam,seed=0",
+    )
+    rows = ("search", "search.beam_size", *GRIDS)
+    tuned = [  # the weights the validation split chose, one table per scorer
+        TableSpec(
+            CHANNEL,
+            "multimodel/channel",
+            {"metric": f"search_settings.weights.{s}", "name": f"channel_weight_{s}", **keys},
+        )
+        for s in ("channel", "lm", "length")
+    ]
+    return [
+        *tuned,
+        TableSpec(
+            CHANNEL,
+            "multimodel/channel",
+            {
+                "baseline": "search.grid.channel=[0],search.grid.lm=[0]",
+                "name": "channel_paired",
+                **keys,
+            },
+        ),
+        TableSpec(
+            (CHANNEL, *beams),
+            "multimodel/channel",
+            {
+                "metric": "bleu",
+                "rows": rows,
+                "cols": ("model",),
+                "baseline": "search=beam,search.beam_size=5,search.grid.channel=-,search.grid.lm=-",
+                "name": "channel_vs_beam5",
+            },
+        ),
+    ]
+
+
 def multimodel() -> list[TableSpec]:
     """The ensemble of the three seeds against each seed, paired (beam 5), then fusion."""
     keys = {"rows": ("model", "seed"), "cols": ("search",), "metric": "bleu"}
@@ -36,4 +82,5 @@ def multimodel() -> list[TableSpec]:
             {"baseline": "model=ensemble,seed=0", "name": "ensemble_paired", **keys},
         ),
         *fusion(),
+        *channel(),
     ]
