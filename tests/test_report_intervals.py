@@ -4,7 +4,7 @@ verdict the text draws from them (shown, not shown) is the one the intervals all
 
 from __future__ import annotations
 
-from tests.report_data import interval, paired_table, said
+from tests.report_data import f, interval, paired_table, runs, said
 
 
 def test_normalized_toolkit_presets_are_not_shown_apart_in_bleu() -> None:
@@ -34,3 +34,23 @@ def test_every_beam_is_above_the_mode_on_every_seed() -> None:
     assert (low.seed, low["search.beam_size"], low["search.penalty"]) == (0, 64, "none")
     assert said(f"to {interval(high)} for beam 64 normalized on seed 1")
     assert (high.seed, high["search.beam_size"], high["search.penalty"]) == (1, 64, "average")
+
+
+def test_length_penalty_gains_on_every_seed() -> None:
+    t = paired_table("multi30k/multi30k_lp_paired")
+    lp = t[t.search == "beam_lp"].sort_values("seed")
+    assert len(lp) == 6 and (lp.bleu_delta_low > 0).all()
+    for alpha in (0.6, 1.0):
+        rows = [interval(r) for _, r in lp[lp["search.alpha"] == alpha].iterrows()]
+        assert said(f"at alpha {alpha} {rows[0]}, {rows[1]} and {rows[2]}"), alpha
+    pooled = runs("multi30k/seeds_lp").groupby("search.alpha").bleu.agg(["mean", "std"])
+    for alpha in (0.6, 1.0):
+        m, sd = pooled.loc[alpha]
+        assert said(f"{f(m)} ± {f(sd)} at alpha {alpha}"), alpha
+    seed0 = runs("multi30k/seeds_lp")
+    seed0 = seed0[seed0.seed == 0].sort_values("search.alpha")
+    base = runs("multi30k/runs")
+    base = base[(base.model == "transformer") & (base.search == "beam_lp")].sort_values(
+        "search.alpha"
+    )
+    assert list(seed0.bleu.round(6)) == list(base.bleu.round(6))

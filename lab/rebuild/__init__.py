@@ -22,6 +22,7 @@ from pathlib import Path
 from lab.rebuild import dashboard, derived
 from lab.rebuild.babi_seeds import babi_seeds
 from lab.rebuild.context import contexts
+from lab.rebuild.ensemble_errors import ensemble_errors
 from lab.rebuild.seed_rates import rates_over_seeds
 from lab.rebuild.specs import CONTEXT, table_specs
 from lab.report import ReportNote, SkippedRunWarning, report
@@ -62,6 +63,7 @@ def rebuild(root: Path, out: Path) -> list[Path]:
         if (root / sub / "analysis_sentences.csv").is_file():
             written += derived.analysis_rates(root / sub, out / sub)
     written += rates_over_seeds(out)
+    written += ensemble_errors(root, out)
     written += babi_seeds(root, out)
     written += derived.anchors(root, out)
     written += derived.bench_pages(root, out)

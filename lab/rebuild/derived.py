@@ -38,6 +38,7 @@ RATE_DIRS = (
     "multimodel/search_errors/seed0",  # each seed's beam 5 against its exact search
     "multimodel/search_errors/seed1",
     "multimodel/search_errors/seed2",
+    "multimodel/search_errors/ensemble",  # the first 200 sentences
 )
 _RUN_METRICS = ("run", "search", "beam_size", "bleu", "len_ratio", "exact_bleu", "exact_len_ratio")
 _SENTENCE = (
@@ -47,6 +48,7 @@ _SENTENCE = (
 TOOLKIT_TABLES = (  # what `lab toolkits` wrote: <dir>/<name>.csv and <name>_pairs.csv
     "toolkits/toolkits_defaults",
     "toolkits/toolkits_beam5",
+    "multimodel/speculative/speculative_outputs",
 )
 
 
@@ -129,7 +131,7 @@ def toolkit_pages(root: Path, out: Path) -> list[Path]:
     as ``lab toolkits`` writes them."""
     written = []
     for name in TOOLKIT_TABLES:
-        runs = pd.read_csv(root / f"{name}.csv")
+        runs = pd.read_csv(root / f"{name}.csv").astype({"stop_rule": object})  # text, even empty
         pairs = pd.read_csv(root / f"{name}_pairs.csv")
         labels = list(runs["run"])
         share = {(a, b): d for a, b, d in zip(pairs["a"], pairs["b"], pairs["differ"], strict=True)}

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from lab.rebuild.table_spec import TableSpec
 
-FUSION = "multimodel/fusion/runs"  # model=fusion, model.lm_weight swept, greedy and beam 5
+FUSION = "multimodel/fusion/runs"  # model=fusion: lm_weight swept, greedy and beam 5
 
 
 def fusion() -> list[TableSpec]:
-    """LM fusion against the translation model alone (lm_weight 0), paired per search; BLEU,
-    length and empty outputs over the weights."""
-    keys = {"rows": ("model.lm_weight",), "cols": ("search",)}
+    """LM fusion against the translation model alone (lm_weight 0), paired per search and
+    translation seed (seed 0 at every weight, seeds 1 and 2 at 0 and 0.2); BLEU, length, empty
+    outputs and the translation model's log-prob over the weights."""
+    keys = {"rows": ("model.lm_weight",), "cols": ("search", "seed")}
     return [
         TableSpec(
             FUSION,
@@ -72,6 +73,22 @@ def channel() -> list[TableSpec]:
     ]
 
 
+SPECULATIVE = "multimodel/speculative/runs"  # greedy (twice) and gamma 2, 4, 6, batch 1
+SPEC_METRICS = ("decode_seconds", "spec_acceptance", "spec_target_calls", "bleu")
+
+
+def speculative() -> list[TableSpec]:
+    """Speculative greedy against plain greedy, one sentence at a time: wall time, acceptance
+    and target calls by gamma (the two greedy runs pooled)."""
+    keys = {"rows": ("search", "search.gamma"), "cols": ("model",)}
+    return [
+        TableSpec(
+            SPECULATIVE, "multimodel/speculative", {"metric": m, "name": f"speculative_{m}", **keys}
+        )
+        for m in SPEC_METRICS
+    ]
+
+
 def multimodel() -> list[TableSpec]:
     """The ensemble of the three seeds against each seed, paired (beam 5), then fusion."""
     keys = {"rows": ("model", "seed"), "cols": ("search",), "metric": "bleu"}
@@ -83,4 +100,5 @@ def multimodel() -> list[TableSpec]:
         ),
         *fusion(),
         *channel(),
+        *speculative(),
     ]

@@ -7,7 +7,7 @@ run directories replaced by the committed per-run summaries (``<section>/runs/``
 
 from __future__ import annotations
 
-from lab.rebuild.intervals import exact_paired
+from lab.rebuild.intervals import exact_paired, length_penalty_seeds
 from lab.rebuild.multimodel import multimodel
 from lab.rebuild.seeded import constrained, sampling_seeds, toolkits_seeds, trie
 from lab.rebuild.table_spec import TableSpec
@@ -120,6 +120,7 @@ def table_specs() -> list[TableSpec]:
             "multi30k/runs", "multi30k", {"metric": "bleu", "name": "multi30k_sacrebleu", **m30k}
         ),
         *_multi30k_seeds(),
+        *length_penalty_seeds(),
         *(
             TableSpec(
                 "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
