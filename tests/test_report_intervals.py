@@ -43,11 +43,11 @@ def test_length_penalty_gains_on_every_seed() -> None:
     for alpha in (0.6, 1.0):
         rows = [interval(r) for _, r in lp[lp["search.alpha"] == alpha].iterrows()]
         assert said(f"at alpha {alpha} {rows[0]}, {rows[1]} and {rows[2]}"), alpha
-    pooled = runs("multi30k/seeds_lp").groupby("search.alpha").bleu.agg(["mean", "std"])
+    pooled = runs("multi30k/length_penalty/runs").groupby("search.alpha").bleu.agg(["mean", "std"])
     for alpha in (0.6, 1.0):
         m, sd = pooled.loc[alpha]
         assert said(f"{f(m)} ± {f(sd)} at alpha {alpha}"), alpha
-    seed0 = runs("multi30k/seeds_lp")
+    seed0 = runs("multi30k/length_penalty/runs")
     seed0 = seed0[seed0.seed == 0].sort_values("search.alpha")
     base = runs("multi30k/runs")
     base = base[(base.model == "transformer") & (base.search == "beam_lp")].sort_values(

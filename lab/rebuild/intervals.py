@@ -36,7 +36,7 @@ def exact_paired() -> TableSpec:
 
 def length_penalty_seeds() -> list[TableSpec]:
     """GNMT-penalized beam 5 (alpha 0.6 and 1.0) against plain beam 5, per seed, and pooled."""
-    runs = ("multi30k/seeds", "multi30k/seeds_lp")
+    runs = ("multi30k/seeds", "multi30k/length_penalty/runs")
     keys = {"rows": ("search", "search.alpha"), "cols": ("seed",), "metric": "bleu"}
     return [
         TableSpec(
@@ -45,7 +45,7 @@ def length_penalty_seeds() -> list[TableSpec]:
             {"baseline": "search=beam,search.alpha=-", "name": "multi30k_lp_paired", **keys},
         ),
         TableSpec(
-            "multi30k/seeds_lp",
+            "multi30k/length_penalty/runs",
             "multi30k",
             {
                 "metric": "bleu",
