@@ -4,6 +4,8 @@ verdict the text draws from them (shown, not shown) is the one the intervals all
 
 from __future__ import annotations
 
+import pandas as pd
+
 from tests.report_data import f, interval, paired_table, runs, said
 
 
@@ -54,3 +56,61 @@ def test_length_penalty_gains_on_every_seed() -> None:
         "search.alpha"
     )
     assert list(seed0.bleu.round(6)) == list(base.bleu.round(6))
+
+
+def _one_output(
+    t: pd.DataFrame,
+    search: str,
+    processors: str | None = None,
+    samples: int | None = None,
+    name: str | None = None,
+) -> pd.Series:
+    rows = t[t.search == search]
+    if processors is not None:
+        rows = rows[rows["search.processors"] == processors]
+    if samples is not None:
+        rows = rows[rows["search.candidates.num_samples"] == samples]
+    if name is not None:
+        rows = rows[rows["search.candidates.name"] == name]
+    assert len(rows) == 1, (search, processors, samples, name)
+    return rows.iloc[0]
+
+
+def test_sampling_and_mbr_against_beam5() -> None:
+    t = paired_table("sampling_mbr/paired/vs_beam5")
+    samples = t[t.search == "sample"]
+    assert len(samples) == 5 and (samples.bleu_delta_high < 0).all()
+    assert (samples.chrf_delta_high < 0).all()
+    named = {
+        "ancestral sampling": "[]",
+        "temperature 0.7": '[{"name": "temperature", "temperature": 0.7}]',
+        "epsilon": '[{"name": "epsilon", "epsilon": 0.02}]',
+        "top-k": '[{"name": "top_k", "top_k": 10}]',
+        "top-p": '[{"name": "top_p", "top_p": 0.9}]',
+    }
+    rows = {label: _one_output(t, "sample", p) for label, p in named.items()}
+    for label, row in rows.items():
+        assert said(f"{label} {interval(row)}"), label
+    ancestral = rows["ancestral sampling"]
+    for label in ("temperature 0.7", "epsilon", "top-k", "top-p"):
+        assert rows[label].bleu_delta_low > ancestral.bleu_delta_high, label
+    nbest = _one_output(t, "mbr", name="beam")
+    assert nbest.chrf_delta_low > 0 and said(f"raises chrF by {interval(nbest, 'chrf')} at 1.4x")
+    assert nbest.bleu_delta_low < 0 < nbest.bleu_delta_high
+    assert said(f"its BLEU gain, {interval(nbest)}, is not shown")
+    mbr = t[(t.search == "mbr") & (t["search.candidates.name"] == "sample")]
+    mbr = mbr.set_index("search.candidates.num_samples").sort_index()
+    assert list(mbr.index) == [8, 16, 32, 64]
+    assert mbr.loc[8].chrf_delta_low < 0 and (mbr.loc[[16, 32, 64]].chrf_delta_low > 0).all()
+    assert said(f"not shown at 8 samples ({interval(mbr.loc[8], 'chrf')})")
+    shown = ", ".join(f"{interval(mbr.loc[n], 'chrf')} ({n})" for n in (16, 32, 64))
+    assert said(f"shown from 16 on: {shown}")
+    assert (mbr.bleu_delta_high < 0).all() and said(f"({interval(mbr.loc[8])} at 8)")
+
+
+def test_diverse_strengths_against_beam10() -> None:
+    t = paired_table("sampling_mbr/paired/vs_beam10")
+    div = t[t.search == "diverse_beam"].set_index("search.diversity_strength").sort_index()
+    assert list(div.index) == [0.2, 0.5, 0.8, 1.0, 2.0]
+    assert ((div.bleu_delta_low < 0) & (div.bleu_delta_high > 0)).all()
+    assert said(f"from {interval(div.loc[0.2])} at 0.2 to {interval(div.loc[2.0])} at 2.0")

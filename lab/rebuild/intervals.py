@@ -6,15 +6,7 @@ from __future__ import annotations
 
 from lab.rebuild.table_spec import TableSpec
 
-SAMPLING_ROWS = (
-    "search",
-    "search.processors",
-    "search.candidates.num_samples",
-    "search.candidates.name",
-    "search.num_samples",
-    "search.beam_size",
-    "search.diversity_strength",
-)
+BEAM5 = "search=beam,search.processors=[],search.candidates.num_samples=-,search.candidates.name=-"
 EXACT = "search=exact,search.penalty=none,search.beam_size=-"  # the exact run of each seed
 
 
@@ -58,30 +50,49 @@ def length_penalty_seeds() -> list[TableSpec]:
 
 
 def sampling_paired() -> list[TableSpec]:
-    """Seed 0's one-output searches against beam 5 and against ancestral sampling, and diverse
-    beam's strengths against beam 10 (chrF and BLEU, sacreBLEU's paired bootstrap)."""
+    """Seed 0's one-output searches (sampling with each truncation, MBR over 8-64 samples and
+    over beam's 5-best) against beam 5, and diverse beam's strengths against beam 10's top
+    entry, on the same sentences (sacreBLEU's paired bootstrap, chrF and BLEU)."""
     seed0 = "sampling_mbr/seeds/{}seed=0"
-    runs = (
-        "sampling_mbr/paired/one",
+    one = (
+        "sampling_mbr/paired/runs/one",
         seed0.format("search=beam,"),
         seed0.format("search=greedy,"),
         seed0.format("search.candidates.num_samples=16,search=mbr,"),
     )
     lists = (
-        "sampling_mbr/paired/lists",
+        "sampling_mbr/paired/runs/lists",
         seed0.format("search.beam_size=10,search.nbest=10,search=beam,"),
         seed0.format("search.diversity_strength=1.0,search.nbest=10,search=diverse_beam,"),
     )
-    keys = {"metric": "chrf", "rows": SAMPLING_ROWS, "cols": ("seed",)}
+    one_rows = (
+        "search",
+        "search.processors",
+        "search.candidates.num_samples",
+        "search.candidates.name",
+    )
+    list_rows = ("search", "search.diversity_strength")
     return [
         TableSpec(
-            runs,
+            one,
             "sampling_mbr/paired",
-            {"baseline": "search=beam,search.beam_size=5", "name": "vs_beam5", **keys},
+            {
+                "metric": "chrf",
+                "rows": one_rows,
+                "cols": ("seed",),
+                "baseline": BEAM5,
+                "name": "vs_beam5",
+            },
         ),
         TableSpec(
             lists,
             "sampling_mbr/paired",
-            {"baseline": "search=beam,search.beam_size=10", "name": "vs_beam10", **keys},
+            {
+                "metric": "chrf",
+                "rows": list_rows,
+                "cols": ("seed",),
+                "baseline": "search=beam,search.diversity_strength=-",
+                "name": "vs_beam10",
+            },
         ),
     ]

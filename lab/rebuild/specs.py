@@ -7,7 +7,7 @@ run directories replaced by the committed per-run summaries (``<section>/runs/``
 
 from __future__ import annotations
 
-from lab.rebuild.intervals import exact_paired, length_penalty_seeds
+from lab.rebuild.intervals import exact_paired, length_penalty_seeds, sampling_paired
 from lab.rebuild.multimodel import multimodel
 from lab.rebuild.seeded import constrained, sampling_seeds, toolkits_seeds, trie
 from lab.rebuild.table_spec import TableSpec
@@ -144,6 +144,7 @@ def table_specs() -> list[TableSpec]:
         ),
         _squad_recipe(),
         *sampling_seeds(),
+        *sampling_paired(),
         *constrained(),
         *trie(),
         *multimodel(),
