@@ -13,7 +13,7 @@ GRID_OFF = "[0]"
 
 def _fusion(search: str) -> pd.DataFrame:
     t = paired_table("multimodel/fusion/fusion_paired")
-    t = t[(t.search == search) & ~t.baseline & (t.seed == 0 if "seed" in t else True)]
+    t = t[(t.search == search) & ~t.baseline & (t.seed == 0)]
     return t.set_index("model.lm_weight")
 
 
@@ -31,7 +31,7 @@ def test_fusion_helps_greedy_bleu_and_hurts_beam() -> None:
     assert (beam.bleu_delta_high < 0).all()
     assert said(f"{interval(beam.loc[0.1])} at 0.1 down to {interval(beam.loc[0.5])} at 0.5")
     df = runs("multimodel/fusion/runs")
-    df = df[df.seed == 0] if "seed" in df else df
+    df = df[df.seed == 0]
     at = df.set_index(["search", "model.lm_weight"])
     assert said(
         f"(length ratio {f(at.loc[('beam', 0.0)].len_ratio)} at w = 0, "
@@ -149,3 +149,15 @@ def test_speculative_figures() -> None:
     assert max(greedy.decode_seconds / v for v in spec.decode_seconds) < 1.5
     drafts = [f"{v:.1f}" for v in spec.spec_draft_calls]
     assert said(f"The draft's calls ({drafts[0]}, {drafts[1]} and {drafts[2]} a sentence)")
+
+
+def test_the_second_models_figures() -> None:
+    lm = runs("multimodel/fusion/lm/runs").iloc[0]
+    assert said(f"(d=256, {lm['train.params'] / 1e6:.2f}M") and lm.model == "decoder_only"
+    assert said(f"(validation perplexity {f(lm['train.best.valid/ppl'])} per subword")
+    channel = runs("multimodel/channel/channel_model/runs").iloc[0]
+    assert (channel["task.src"], channel["task.tgt"]) == ("en", "de")
+    assert said(f"{channel['train.params'] / 1e6:.2f}M parameters, {f(channel.bleu)} BLEU en->de")
+    exact = runs("multimodel/search_errors/runs").iloc[0]
+    assert exact.search == "exact" and exact.model == "ensemble" and exact.cost_sentences == 200
+    assert said(f"search ran, {exact.decode_seconds:.0f} s on one core")
