@@ -13,6 +13,7 @@ from lab.rebuild.babi_seeds import _frame, per_seed, training
 from tests.report_data import (
     REPORTS,
     f,
+    interval,
     pct,
     run,
     runs,
@@ -252,11 +253,6 @@ def test_beam_curse_seeds_prose() -> None:
     assert said("clears 0 for seeds 0 and 2 only")
 
 
-def _interval(row: pd.Series, metric: str = "bleu") -> str:
-    d, lo, hi = (row[f"{metric}_delta{s}"] for s in ("", "_low", "_high"))
-    return f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-
-
 def _pooled(df: pd.DataFrame, metric: str) -> str:
     return f"{f(df[metric].mean())} ± {f(df[metric].std())}"
 
@@ -269,8 +265,8 @@ def test_constrained_prose() -> None:
     paired = pd.read_csv(REPORTS / "constrained/terms_paired_tests.csv")
     gains = paired[paired.search == "constrained_beam"].sort_values("seed")
     assert all(gains.bleu_delta_low > 0)
-    assert said("per seed " + ", ".join(_interval(r) for _, r in gains.iloc[:2].iterrows()))
-    assert said(f"and {_interval(gains.iloc[2])} (`terms_paired_tests.md`)")
+    assert said("per seed " + ", ".join(interval(r) for _, r in gains.iloc[:2].iterrows()))
+    assert said(f"and {interval(gains.iloc[2])} (`terms_paired_tests.md`)")
     assert said(f"(length ratio {f(terms.len_ratio.mean())} against {f(beam.len_ratio.mean())})")
     cover = runs("constrained/runs/coverage")
     none = cover[cover["search.coverage"] == "none"]
@@ -303,7 +299,7 @@ def test_coverage_prose() -> None:
     wu = tests[tests["search.coverage"] == "wu"]
     assert all(wu[wu["search.beta"] >= 0.5].chrf_delta_low > 0)
     beta1 = wu[wu["search.beta"] == 1.0]
-    assert said("(beta 1: " + ", ".join(_interval(r, "chrf") for _, r in beta1.iterrows()) + ")")
+    assert said("(beta 1: " + ", ".join(interval(r, "chrf") for _, r in beta1.iterrows()) + ")")
     assert list(beta1[beta1.bleu_delta_low > 0].seed) == [1] and said("only seed 1's interval")
     summ = tests[(tests["search.coverage"] == "summary") & (tests["search.beta"] >= 0.5)]
     assert all(summ.bleu_delta_high < 0)
@@ -329,8 +325,8 @@ def test_sampling_seeds_prose() -> None:
     vs5 = pd.read_csv(REPORTS / "sampling_mbr/seeds/seeds_vs_beam5_tests.csv")
     gains = vs5[vs5.search == "mbr"].sort_values("seed")
     assert all(gains.chrf_delta_low > 0)
-    assert said("per seed " + ", ".join(_interval(r, "chrf") for _, r in gains.iloc[:2].iterrows()))
-    bleu = [_interval(r) for _, r in gains.iterrows()]
+    assert said("per seed " + ", ".join(interval(r, "chrf") for _, r in gains.iloc[:2].iterrows()))
+    bleu = [interval(r) for _, r in gains.iterrows()]
     assert said(f"({bleu[0]}, {bleu[2]})") and said(f"on seed 1 the fall ({bleu[1]}) is not shown")
     ratio = mbr.decode_seconds.values / beam.decode_seconds.values
     assert said(f"{ratio.mean():.2f} ± {ratio.std(ddof=1):.2f} times beam 5's")
@@ -344,7 +340,7 @@ def test_sampling_seeds_prose() -> None:
     vs10 = pd.read_csv(REPORTS / "sampling_mbr/seeds/seeds_vs_beam10_tests.csv")
     div = vs10[vs10.search == "diverse_beam"].sort_values("seed")
     assert not any(div.bleu_delta_low > -0.5) and (div.bleu_delta < -0.5).any()
-    assert said(", ".join(_interval(r) for _, r in div.iloc[:2].iterrows()))
+    assert said(", ".join(interval(r) for _, r in div.iloc[:2].iterrows()))
 
 
 def test_trie_babi_prose() -> None:
@@ -369,7 +365,7 @@ def test_trie_babi_prose() -> None:
     up = tests[tests.accuracy_delta_low > 0]
     assert list(zip(up["task.task_id"], up.search, strict=True)) == [(16, "beam")]
     row = up.iloc[0]
-    assert said(f"task 16 with beam, {_interval(row, 'accuracy')}")
+    assert said(f"task 16 with beam, {interval(row, 'accuracy')}")
     for task in (6, 7, 10, 17, 18, 19):
         assert (trie[trie["task.task_id"] == task].error == 100).all(), task
     assert said(f"goes from {mean(plain)} to {mean(trie)}")
@@ -402,8 +398,8 @@ def test_trie_squad_prose() -> None:
         assert (f(plain.em), f(plain.f1)) == (f(mine.em), f(mine.f1)), search  # retrained alike
         trie = df[(df.experiment_name == "trie_squad") & (df.search == search)].iloc[0]
         row = tests[(tests.search == search) & ~tests.baseline].iloc[0]
-        em = f"EM {f(plain.em)} -> {f(trie.em)}, {_interval(row, 'em')}"
-        f1 = f"F1 {f(plain.f1)} -> {f(trie.f1)}, {_interval(row, 'f1')}"
+        em = f"EM {f(plain.em)} -> {f(trie.em)}, {interval(row, 'em')}"
+        f1 = f"F1 {f(plain.f1)} -> {f(trie.f1)}, {interval(row, 'f1')}"
         assert said(f"{label}: {em}") and said(f1), search
     assert (tests[~tests.baseline].f1_delta_low > 0).all()
     beam = tests[(tests.search == "beam") & ~tests.baseline].iloc[0]
@@ -418,8 +414,8 @@ def test_squad_recipe_ablation_prose() -> None:
     gains = tests[~tests.baseline].set_index("search")
     assert (gains[["em_delta_low", "f1_delta_low"]] > 0).all().all()  # "every interval above 0"
     g, b = gains.loc["greedy"], gains.loc["beam"]
-    assert said(f"F1 {_interval(g, 'f1')} (greedy) and {_interval(b, 'f1')} (beam 5)")
-    assert said(f"EM {_interval(g, 'em')} and {_interval(b, 'em')}")
+    assert said(f"F1 {interval(g, 'f1')} (greedy) and {interval(b, 'f1')} (beam 5)")
+    assert said(f"EM {interval(g, 'em')} and {interval(b, 'em')}")
     plain = run("squad/runs", "squad_copy/model.copy=False,search=greedy")
     copy = run("squad/runs", "squad_copy/search=greedy")
     assert said(
@@ -506,7 +502,7 @@ def test_toolkits_over_seeds_prose() -> None:
     def intervals(kind: str, search: str) -> tuple[str, pd.DataFrame]:
         t = pd.read_csv(REPORTS / f"toolkits/seeds/toolkits_{kind}_seeds_paired_tests.csv")
         t = t[~t.baseline & (t.search == search)].sort_values("seed")
-        return ", ".join(_interval(r) for _, r in t.iterrows()), t
+        return ", ".join(interval(r) for _, r in t.iterrows()), t
 
     for search, label in (
         ("beam_fairseq", "by"),
