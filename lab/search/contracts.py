@@ -37,11 +37,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
 
 from lab.errors import LabError
 from lab.models.base import DecoderModel
-from lab.search.types import Constraints, SearchOutput
+from lab.search.types import NEG_INF, Constraints, SearchOutput
 
 INPUTS = ("keys", "detokenize", "constraints")
 Detokenize = Callable[[Sequence[int]], str]
@@ -180,12 +181,29 @@ def apply(
     sentence: Tensor | None = None,
 ) -> Tensor:
     """``procs`` applied in order; ``limit`` ``(N,)``, each row's length limit, and ``sentence``
-    ``(N,)``, each row's sentence, go to the processors that take them."""
+    ``(N,)``, each row's sentence, go to the processors that take them. Consecutive processors
+    that only ban fixed tokens (a ``banned(step)`` method: PAD and BOS, EOS before the minimum
+    length, ``ban_tokens``) are applied as one ``index_fill``: one copy of the ``(N, V)``
+    scores per step instead of one each, with the same result."""
+    banned: list[int] = []
     for p in procs:
+        ban = getattr(p, "banned", None)
+        if ban is not None:
+            banned += ban(step)
+            continue
+        log_probs, banned = _ban(log_probs, banned), []
         if getattr(p, "takes_sentence", False):
             log_probs = p(log_probs, tokens, step, limit, sentence=sentence)  # type: ignore[call-arg]
         elif getattr(p, "takes_limit", False):
             log_probs = p(log_probs, tokens, step, limit)  # type: ignore[call-arg]
         else:
             log_probs = p(log_probs, tokens, step)
-    return log_probs
+    return _ban(log_probs, banned)
+
+
+def _ban(log_probs: Tensor, ids: list[int]) -> Tensor:
+    """``log_probs`` ``(N, V)`` with the columns ``ids`` at -inf (a new tensor), or itself."""
+    if not ids:
+        return log_probs
+    index = torch.tensor(ids, device=log_probs.device)
+    return log_probs.index_fill(1, index, NEG_INF)

@@ -44,6 +44,50 @@ class Candidates:
         return live_s.masked_fill(self.live >= self.live.size(1), NEG_INF)
 
 
+BLOCK = 64  # vocabulary entries per block of ``top_extensions``' first level
+
+
+def top_extensions(run_score: Tensor, processed: Tensor, m: int) -> tuple[Tensor, Tensor]:
+    """The ``m`` best extensions of each sentence: scores ``(n, m)`` (``run_score`` ``(n, K)``
+    plus ``processed`` ``(n*K, V)``, best first) and their flat indices ``beam * V + token``.
+
+    The same as one ``topk`` over the ``(n, K*V)`` sums, in two levels that never form them:
+    the best of each block of ``BLOCK`` tokens of a row (a sum's maximum is the running score
+    plus the block's maximum), the ``m`` best blocks of each sentence, then the ``m`` best sums
+    inside those blocks (a block outside them has ``m`` blocks above it, each holding a sum
+    at least as good as its best). Sums are the same float additions, so scores are equal bit
+    for bit; only the order of exactly equal scores may differ. Where a sentence has fewer than
+    ``m`` finite sums, or too few blocks for the levels to pay, it takes the single ``topk``.
+    """
+    n, k = run_score.shape
+    vocab = processed.size(1)
+    blocks = -(-vocab // BLOCK)
+    if k * blocks < 4 * m:
+        return _top_of_sums(run_score, processed, m)
+    whole = vocab // BLOCK * BLOCK
+    peaks = processed[:, :whole].reshape(n * k, -1, BLOCK).amax(-1)  # (n*K, V // BLOCK)
+    if whole < vocab:
+        peaks = torch.cat([peaks, processed[:, whole:].amax(-1, keepdim=True)], 1)  # (n*K, C)
+    best = (run_score[:, :, None] + peaks.view(n, k, blocks)).view(n, k * blocks)  # (n, K*C)
+    chosen = best.topk(m, dim=1).indices  # (n, m) the m best blocks of each sentence
+    beam = chosen // blocks  # (n, m)
+    token = (chosen % blocks * BLOCK)[:, :, None] + torch.arange(BLOCK, device=chosen.device)
+    flat = (beam * vocab)[:, :, None] + token.clamp_max(vocab - 1)  # (n, m, BLOCK)
+    sums = processed.reshape(n, k * vocab).gather(1, flat.view(n, -1)).view(n, m, BLOCK)
+    sums = (run_score.gather(1, beam)[:, :, None] + sums).masked_fill(token >= vocab, NEG_INF)
+    score, j = sums.view(n, -1).topk(m, dim=1)  # (n, m)
+    if not score[:, -1].isfinite().all():
+        return _top_of_sums(run_score, processed, m)
+    return score, flat.view(n, -1).gather(1, j)
+
+
+def _top_of_sums(run_score: Tensor, processed: Tensor, m: int) -> tuple[Tensor, Tensor]:
+    """``top_extensions`` by one ``topk`` over every sum ``(n, K*V)``."""
+    n, k = run_score.shape
+    cand = (run_score[:, :, None] + processed.view(n, k, -1)).view(n, -1)  # (n, K*V)
+    return cand.topk(m, dim=1)
+
+
 def top_candidates(
     run_score: Tensor, run_logp: Tensor, log_probs: Tensor, processed: Tensor, eos: int
 ) -> Candidates:
@@ -56,8 +100,7 @@ def top_candidates(
     """
     n, k = run_score.shape
     vocab = log_probs.size(1)
-    cand = (run_score[:, :, None] + processed.view(n, k, vocab)).view(n, k * vocab)
-    score, idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (n, 2K)
+    score, idx = top_extensions(run_score, processed, min(2 * k, k * vocab))  # (n, 2K)
     beam, token = idx // vocab, idx % vocab  # (n, 2K)
     raw = run_logp.gather(1, beam) + log_probs.view(n, -1).gather(1, idx)  # (n, 2K)
     is_eos = token.eq(eos)  # (n, 2K)

@@ -23,6 +23,10 @@ class BanTokens:
     def __init__(self, ids: Sequence[int]) -> None:
         self.ids = list(ids)
 
+    def banned(self, step: int) -> list[int]:
+        """The ids banned at ``step`` (every step): what the chain folds into one fill."""
+        return self.ids
+
     def __call__(self, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor:
         return log_probs.index_fill(1, torch.tensor(self.ids, device=log_probs.device), NEG_INF)
 
@@ -33,6 +37,10 @@ class MinLength:
 
     def __init__(self, min_len: int, eos_id: int = EOS_ID) -> None:
         self.min_len, self.eos_id = int(min_len), eos_id
+
+    def banned(self, step: int) -> list[int]:
+        """EOS before ``min_len``, nothing after: what the chain folds into one fill."""
+        return [self.eos_id] if step < self.min_len else []
 
     def __call__(self, log_probs: Tensor, tokens: Tensor, step: int) -> Tensor:
         if step >= self.min_len:
