@@ -201,3 +201,23 @@ def test_lab_ct2_refuses_a_run_without_beam_search(root: Path, trained: Path):
     proc = run_lab(["ct2", str(run)], root, trained)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "not a beam search" in proc.stderr
+
+
+def test_int8_against_float32_decodes_the_run_both_ways(root: Path, trained: Path):
+    import subprocess
+    import sys
+
+    from tests.helpers.lab_process import lab_env
+
+    run = root / "beam_for_int8"
+    ok(run_lab(["run", *tiny(), "search=beam", f"hydra.run.dir={run}"], root, trained))
+    out = root / "int8.json"
+    args = [sys.executable, "-m", "lab.bench.int8", str(run), "--out", str(out), "--repeats", "2"]
+    proc = subprocess.run(args, env=lab_env(root, trained), cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["n"] == 10 and len(res["seconds"]["fp32"]) == len(res["seconds"]["int8"]) == 2
+    assert res["int8_speedup"] == pytest.approx(res["median_s"]["fp32"] / res["median_s"]["int8"])
+    fp32 = json.loads((run / "results.json").read_text())["metrics"]
+    assert res["bleu"]["fp32"] == pytest.approx(fp32["bleu"], abs=1e-6)  # the run, decoded again
+    assert 0.0 <= res["identical"] <= 1.0 and res["max_logprob_gap_identical"] >= 0.0

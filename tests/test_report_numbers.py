@@ -161,9 +161,14 @@ def test_toolkits_and_ct2() -> None:
     }
     fp, q = ct2["beam5"], ct2["int8_beam5"]
     assert said(
-        f"*slower* than its float32 decode in that run ({q['lab_seconds']:.1f} s "
-        f"against {fp['lab_seconds']:.1f} s"
+        f"the lab takes {f(fp['lab_vs_ct2_time_ratio'])}x CTranslate2's time in float32"
+        f" ({fp['lab_seconds']:.1f} s / {fp['ct2_seconds']:.1f} s) and"
+        f" {f(q['lab_vs_ct2_time_ratio'])}x in int8"
     )
+    assert q["lab_seconds"] < fp["lab_seconds"] and q["ct2_seconds"] < fp["ct2_seconds"]
+    for name, res in (("`ct2_beam5.json`) | 100.0%", fp), ("int8 both sides", q)):
+        row = f"{res['lab_seconds']:.1f} s / {res['ct2_seconds']:.1f} s |"
+        assert said(row) and any(name in line and row in line for line in PROSE.splitlines())
     assert said(
         f"+{f(q['lab_bleu'] - fp['lab_bleu'])} (lab) and "
         f"+{f(q['ct2_bleu'] - fp['ct2_bleu'])} (CTranslate2)"

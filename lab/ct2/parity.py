@@ -82,7 +82,7 @@ def translate(
     return out, seconds
 
 
-def _run_inputs(run_dir: Path) -> tuple[Any, Any, list[Pair], Path, Any, list[str]]:
+def run_inputs(run_dir: Path) -> tuple[Any, Any, list[Pair], Path, Any, list[str]]:
     """The model (eval mode, CPU), the search, the encoded pairs, the checkpoint, the tokenizer
     and the references of a completed run."""
     import lab  # noqa: F401  (registers the plugins)
@@ -126,7 +126,7 @@ def compare(
     """Decode the run's split with the lab and with CTranslate2; write and return the figures."""
     ct2 = ctranslate2()
     torch.set_num_threads(threads)
-    model, search, pairs, checkpoint, tokenizer, refs = _run_inputs(run_dir)
+    model, search, pairs, checkpoint, tokenizer, refs = run_inputs(run_dir)
     settings = settings_of(search)
     if not settings:
         raise LabError(

@@ -4,11 +4,12 @@ The data (kept in git, small): one ``results.json`` summary per run under ``<sec
 (what ``lab report`` reads) and, for the runs that paired tests compare, its
 ``sentence_stats.json.gz`` (``lab.report.sentence_stats``; ``python -m lab.rebuild.add`` adds
 both), ``search_errors/**/analysis_sentences.csv`` (one row per sentence and run) with the
-runs' metrics in ``analysis_rates.csv``, ``bench/bench.json``, ``throughput/throughput.json``,
-the ``toolkits/`` CSVs and ``ct2_*.json``, and the dashboard's predictions. Everything else
-that ``rebuild`` writes is derived, and ``drift`` compares a rebuild with what is committed
-byte by byte (plots included: matplotlib's Agg output is deterministic for one matplotlib
-version). Files neither derived nor data are the reports' scripts and prose (``SOURCES``).
+runs' metrics in ``analysis_rates.csv``, ``bench/bench.json``, ``bench/levers/*.json``,
+``throughput/throughput.json``, the ``toolkits/`` CSVs and ``ct2_*.json``, and the dashboard's
+predictions. Everything else that ``rebuild`` writes is derived, and ``drift`` compares a
+rebuild with what is committed byte by byte (plots included: matplotlib's Agg output is
+deterministic for one matplotlib version). Files neither derived nor data are the reports'
+scripts and prose (``SOURCES``).
 ``python reports/build.py`` runs it.
 """
 
@@ -39,6 +40,8 @@ SOURCES = (  # committed files that are data or hand-written, not rebuilt
     "multimodel/search_errors/*analysis_sentences.csv",
     "multimodel/search_errors/*analysis_rates.csv",
     "bench/**/bench.json",
+    "bench/levers/*.json",
+    "bench/profiles/*.txt",
     "throughput/throughput.json",
     "toolkits/*.csv",
     "multimodel/speculative/*.csv",

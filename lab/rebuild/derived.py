@@ -6,7 +6,8 @@
   committed ``analysis_rates.csv``, the only place they are kept.
 * ``babi/babi_joint_vs_anchors.{md,csv}``: ``reports/babi/anchors.py`` on the rebuilt
   ``babi_joint_error_runs.csv``.
-* ``bench/bench.md`` and ``throughput/throughput.md``: rendered from their JSON.
+* ``bench/bench.md``, ``bench/levers/levers.md`` and ``throughput/throughput.md``: rendered
+  from their JSON.
 * ``toolkits/toolkits_*.md`` and ``multimodel/speculative/speculative_outputs.md``: rendered
   from the ``lab toolkits`` CSVs beside them (the runs, and the share of differing outputs per
   pair of runs).
@@ -24,6 +25,7 @@ from types import ModuleType
 import pandas as pd
 
 from lab.analyze import RATES, TOL, plot, rates
+from lab.bench.levers_table import render_levers
 from lab.bench.render import render_md, render_throughput
 from lab.io import atomic_write, atomic_write_text
 from lab.report.render import Table
@@ -123,6 +125,16 @@ def bench_pages(root: Path, out: Path) -> list[Path]:
         page = out / path.relative_to(root).with_name("bench.md")
         page.parent.mkdir(parents=True, exist_ok=True)
         written.append(atomic_write_text(page, render_md(bench)))
+    levers = root / "bench" / "levers"
+    if (levers / "levers.json").is_file():
+        code = json.loads((levers / "levers.json").read_text(encoding="utf-8"))
+        int8 = {
+            p.stem.removeprefix("int8_").replace("_", " "): json.loads(p.read_text("utf-8"))
+            for p in sorted(levers.glob("int8_*.json"))
+        }
+        page = out / "bench" / "levers" / "levers.md"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        written.append(atomic_write_text(page, render_levers(code, int8)))
     return written
 
 

@@ -1,0 +1,95 @@
+"""The bench section of reports/README.md says what the committed bench data say: the two quick
+runs (``bench/quick``, ``bench/quick_repeat``) figure by figure with a verdict that follows from
+both, the levers with their intervals (``bench/levers/levers.json``), int8 on the trained model
+(``bench/levers/int8_multi30k_transformer.json``) and the operator shares of the profiles."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.report_data import REPORTS, said, table
+
+QUICK = [
+    json.loads((REPORTS / f"bench/{d}/bench.json").read_text()) for d in ("quick", "quick_repeat")
+]
+LEVERS = json.loads((REPORTS / "bench/levers/levers.json").read_text())
+INT8 = json.loads((REPORTS / "bench/levers/int8_multi30k_transformer.json").read_text())
+
+
+def verdict(values: list[float], target: str) -> str:
+    """What two runs say about a target written ``at most X`` or ``at least X``."""
+    bound = float(re.match(r"at (?:most|least) ([0-9.]+)", target).group(1))
+    ok = [v <= bound if target.startswith("at most") else v >= bound for v in values]
+    if all(ok):
+        return "met in both runs"
+    if not any(ok):
+        return "not met in either run"
+    return "not shown: one run each side"
+
+
+def test_the_quick_table_is_both_runs_with_the_verdict_they_give() -> None:
+    rows = table("| figure | run 1 | run 2 | target | verdict |")
+    assert len(rows) == 10
+    for name, one, two, target, said_verdict in rows:
+        values = [q[name.strip("`")] for q in QUICK]
+        assert [one, two] == [f"{v:.3f}" for v in values], name
+        assert said_verdict == (verdict(values, target) if target else ""), name
+    for q in QUICK:  # outputs identical to generate and CTranslate2, as the prose says
+        assert q["lab_vs_hf_beam5_identical"] == q["lab_vs_hf_greedy_identical"] == 1.0
+        assert q["lab_vs_ct2_greedy_identical"] == 1.0
+
+
+def _interval(r: dict[str, float]) -> str:
+    return f"{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def test_the_levers_prose_quotes_the_levers_json() -> None:
+    lv, tried, noise = LEVERS["levers"], LEVERS["tried"], LEVERS["noise"]
+    assert LEVERS["repeats"] == 25 and said("the median of 25 interleaved rounds")
+    assert said(f"greedy {_interval(noise['greedy'])}, beam 5 {_interval(noise['beam5'])}")
+    shown = [
+        ("one fill, beam 5", lv["one_fill"]["beam5"]),
+        ("unsorted batch", lv["packed_encoder"]["greedy"]),
+        ("two-level top-k, beam 5", lv["two_level_topk"]["beam5"]),
+    ]
+    for words, r in shown:
+        assert r["low"] > 1 and said(f"{words} {_interval(r)}"), words
+    t = lv["transposed_output"]
+    assert t["greedy"]["low"] <= 1 and t["beam5"]["low"] <= 1  # "not shown on its own"
+    assert said(f"greedy {_interval(t['greedy'])} and beam 5 {_interval(t['beam5'])}")
+    off = LEVERS["all_off_vs_all_on"]
+    assert off["greedy"]["low"] > 1 and off["beam5"]["low"] > 1
+    assert said(f"greedy {_interval(off['greedy'])}, beam 5 {_interval(off['beam5'])}")
+    plain, onednn = tried["plain_step_attention"]["greedy"], tried["onednn_output"]["greedy"]
+    assert plain["high"] < 1 and said(f"slows greedy, {_interval(plain)}")
+    assert onednn["low"] <= 1 <= onednn["high"] and said(f"shows nothing, {_interval(onednn)}")
+    c = LEVERS["compile"]
+    assert c["identical"] and c["greedy"]["high"] < 1
+    assert said(f"(first call {c['first_call_s']:.0f} s) slows greedy, {_interval(c['greedy'])}")
+    assert all(
+        LEVERS["identical_to_all_on"][f"no_{n}/{k}"] for n in lv for k in ("greedy", "beam5")
+    )
+
+
+def test_int8_and_the_profiles_as_quoted() -> None:
+    m = INT8["median_s"]
+    assert said(
+        f"is {INT8['int8_speedup']:.2f}x faster ({m['int8']:.1f} s against {m['fp32']:.1f} s),"
+        f" BLEU {INT8['bleu']['int8']:.2f} against {INT8['bleu']['fp32']:.2f}, with"
+        f" {100 * INT8['identical']:.1f}% of outputs identical"
+    )
+    assert said(
+        f"it is {QUICK[0]['int8_speedup_beam5']:.2f}x and {QUICK[1]['int8_speedup_beam5']:.2f}x"
+    )
+
+    def share(name: str) -> float:
+        text = (REPORTS / f"bench/profiles/{name}.txt").read_text()
+        pct = {
+            op: float(re.search(rf"aten::{op}\s+([0-9.]+)%", text).group(1))
+            for op in ("addmm", "mm")
+        }
+        return pct["addmm"] + pct["mm"]
+
+    assert said(f"matrix products are {share('greedy'):.0f}% of greedy's operator time and")
+    assert said(f"{share('beam5'):.0f}% of beam 5's")
