@@ -89,12 +89,12 @@ MODES: dict[str, Settings] = {
 }
 
 
-def median_times(
+def round_times(
     fns: dict[str, Callable[[], Any]], repeats: int, warmup: bool = True
-) -> dict[str, float]:
-    """Median wall time (s) of each function: one warm-up call each (unless the caller already
-    ran them), then ``repeats`` rounds in which every function runs once (rotating the order),
-    so load changes hit all of them."""
+) -> dict[str, list[float]]:
+    """Wall times (s) of each function in each of ``repeats`` rounds: one warm-up call each
+    (unless the caller already ran them), then rounds in which every function runs once (the
+    order rotated round by round), so a change in load hits all of them."""
     if warmup:
         for fn in fns.values():
             fn()
@@ -105,7 +105,20 @@ def median_times(
             start = time.perf_counter()
             fns[n]()
             times[n].append(time.perf_counter() - start)
-    return {n: statistics.median(v) for n, v in times.items()}
+    return times
+
+
+def median_times(
+    fns: dict[str, Callable[[], Any]], repeats: int, warmup: bool = True
+) -> dict[str, float]:
+    """The median over ``round_times``' rounds of each function's wall time (s)."""
+    return {n: statistics.median(v) for n, v in round_times(fns, repeats, warmup).items()}
+
+
+def paired_ratio(slow: list[float], fast: list[float]) -> float:
+    """The median over rounds of ``slow / fast`` measured in the same round: less sensitive to
+    a machine whose speed drifts than the ratio of two medians."""
+    return statistics.median(a / b for a, b in zip(slow, fast, strict=True))
 
 
 def random_batch(

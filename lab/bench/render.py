@@ -55,7 +55,13 @@ def _method(res: dict[str, Any]) -> list[str]:
         "",
         "- `search_overhead_beam5`: `beam` (k=5) / the floor: `encode` once, then per step one"
         " `step` on B*K rows and one `reorder` with a fixed index (the cache copy beam search"
-        " cannot avoid).",
+        " cannot avoid)"
+        + (
+            f"; the median over {res['overhead_rounds']} interleaved rounds of the two timed in"
+            " the same round."
+            if "overhead_rounds" in res
+            else "."
+        ),
         *searches,
         f"- `cache_speedup_50`: greedy over {s['cache_len']} tokens on the first"
         f" {s['cache_batch']} sentences, recomputing the prefix with"

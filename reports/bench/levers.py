@@ -40,6 +40,7 @@ from lab.bench.common import (
     environment,
     fixed_length,
     random_batch,
+    round_times,
 )
 from lab.registry import SEARCHES
 from lab.search.processors.constraints import BanTokens, MinLength
@@ -147,20 +148,6 @@ def without(names: list[str], fn: Callable[[], Any], extra: Any = None) -> Calla
 
 def tokens(fn: Callable[[], Any]) -> list[tuple[int, ...]]:
     return [h.tokens for h in fn().best()]
-
-
-def round_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
-    """Wall times (s) of each function in each of ``repeats`` rounds, after one warm-up call
-    each; every round runs every function once, in an order rotated round by round."""
-    for fn in fns.values():
-        fn()
-    names, times = list(fns), {n: [] for n in fns}
-    for r in range(repeats):
-        for n in names[r % len(names) :] + names[: r % len(names)]:
-            start = time.perf_counter()
-            fns[n]()
-            times[n].append(time.perf_counter() - start)
-    return times
 
 
 def ratio(slow: list[float], fast: list[float]) -> dict[str, float]:
