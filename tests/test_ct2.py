@@ -213,7 +213,9 @@ def test_int8_against_float32_decodes_the_run_both_ways(root: Path, trained: Pat
     ok(run_lab(["run", *tiny(), "search=beam", f"hydra.run.dir={run}"], root, trained))
     out = root / "int8.json"
     args = [sys.executable, "-m", "lab.bench.int8", str(run), "--out", str(out), "--repeats", "2"]
-    proc = subprocess.run(args, env=lab_env(root, trained), cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        args, env=lab_env(root, trained), cwd=root, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
     assert res["n"] == 10 and len(res["seconds"]["fp32"]) == len(res["seconds"]["int8"]) == 2

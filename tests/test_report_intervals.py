@@ -95,7 +95,7 @@ def test_sampling_and_mbr_against_beam5() -> None:
     for label in ("temperature 0.7", "epsilon", "top-k", "top-p"):
         assert rows[label].bleu_delta_low > ancestral.bleu_delta_high, label
     nbest = _one_output(t, "mbr", name="beam")
-    assert nbest.chrf_delta_low > 0 and said(f"raises chrF by {interval(nbest, 'chrf')} at 1.4x")
+    assert nbest.chrf_delta_low > 0 and said(f"raises chrF by {interval(nbest, 'chrf')} at 1.1x")
     assert nbest.bleu_delta_low < 0 < nbest.bleu_delta_high
     assert said(f"its BLEU gain, {interval(nbest)}, is not shown")
     mbr = t[(t.search == "mbr") & (t["search.candidates.name"] == "sample")]

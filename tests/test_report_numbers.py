@@ -21,7 +21,6 @@ from tests.report_data import (
     f,
     pct,
     run,
-    runs,
     said,
     table,
 )
@@ -129,18 +128,30 @@ def test_sampling_tables() -> None:
     for name, *cells in table("| search | sacreBLEU | chrF | len ratio | repetition |"):
         r = run("sampling_mbr/runs", one[name])
         assert cells == [f(r.bleu), f(r.chrf), f(r.len_ratio, 3), pct(r.repetition_rate)], name
-    beam = run("sampling_mbr/runs", "search=beam")
-    for name, chrf, gain, bleu, ratio, _, times, *_ in table("| candidates | chrF |")[1:]:
+    beam, beam_cost = (
+        run("sampling_mbr/runs", "search=beam"),
+        run("sampling_mbr/cost/runs", "search=beam"),
+    )
+    rows = table("| candidates | chrF |")
+    assert rows[0][5:7] == [f(beam_cost.decode_seconds, 1), "1.0"]
+    nbest = "+search.candidates={name:beam,beam_size:5,nbest:5},search=mbr,~search.candidates=null"
+    for name, chrf, gain, bleu, ratio, seconds, times, gen, sel, _ in rows[1:]:
         n = name.split()[0]
-        key = f"search.candidates.num_samples={n},search=mbr" if n.isdigit() else None
-        r = run("sampling_mbr/runs", key) if key else runs("sampling_mbr/runs").iloc[0]
+        key = f"search.candidates.num_samples={n},search=mbr" if n.isdigit() else nbest
+        r, cost = run("sampling_mbr/runs", key), run("sampling_mbr/cost/runs", key)
         assert [chrf, gain, bleu, ratio] == [
             f(r.chrf),
             f"{r.chrf - beam.chrf:+.2f}",
             f(r.bleu),
             f(r.len_ratio, 3),
         ], name
-        assert times == f(r.decode_seconds / beam.decode_seconds, 1), name
+        assert (cost.chrf, cost.bleu) == (r.chrf, r.bleu), name  # re-measured: same outputs
+        assert [seconds, times, gen, sel] == [
+            f(cost.decode_seconds, 1),
+            f(cost.decode_seconds / beam_cost.decode_seconds, 1),
+            f(cost.cost_generation_seconds, 1),
+            f(cost.cost_selection_seconds, 1),
+        ], name
     div = run(
         "sampling_mbr/runs", "search.diversity_strength=1.0,search.nbest=10,search=diverse_beam"
     )
