@@ -223,3 +223,24 @@ def test_int8_against_float32_decodes_the_run_both_ways(root: Path, trained: Pat
     fp32 = json.loads((run / "results.json").read_text())["metrics"]
     assert res["bleu"]["fp32"] == pytest.approx(fp32["bleu"], abs=1e-6)  # the run, decoded again
     assert 0.0 <= res["identical"] <= 1.0 and res["max_logprob_gap_identical"] >= 0.0
+
+
+def test_sorted_batches_against_file_order_decode_the_same_outputs(root: Path, trained: Path):
+    import subprocess
+    import sys
+
+    from tests.helpers.lab_process import lab_env
+
+    run = root / "beam_for_batching"
+    ok(run_lab(["run", *tiny(), "search=beam", f"hydra.run.dir={run}"], root, trained))
+    out = root / "batching.json"
+    args = [sys.executable, "-m", "lab.bench.batching", str(run), "--out", str(out)]
+    args += ["--batch-size", "3"]
+    env = lab_env(root, trained)
+    proc = subprocess.run(args, env=env, cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["n"] == 10 and res["identical"] == 1.0  # batch invariance
+    assert len(res["seconds"]["sorted"]) == len(res["seconds"]["file_order"]) == 2
+    speedup = res["median_s"]["file_order"] / res["median_s"]["sorted"]
+    assert res["sorting_speedup"] == pytest.approx(speedup)

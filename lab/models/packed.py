@@ -21,7 +21,7 @@ MIN_PADDING = 0.125  # pack when at least this share of the grid is padding
 
 def worth_packing(real: Tensor) -> bool:
     """Whether the batch ``real`` ``(B, S)`` (True at tokens) has enough padding to pack."""
-    return int(real.sum()) <= (1 - MIN_PADDING) * real.numel()
+    return real.numel() > 0 and int(real.sum()) <= (1 - MIN_PADDING) * real.numel()
 
 
 def encode_packed(layers: nn.ModuleList, x: Tensor, real: Tensor) -> Tensor:
@@ -33,7 +33,7 @@ def encode_packed(layers: nn.ModuleList, x: Tensor, real: Tensor) -> Tensor:
     mask = real[:, None, None, :]  # (B, 1, 1, S)
 
     def grid(y: Tensor) -> Tensor:  # (N, E) -> (B, S, E), zeros at padding
-        return y.new_zeros(b * s, y.size(-1)).index_copy_(0, rows, y).view(b, s, -1)
+        return y.new_zeros(b * s, y.size(-1)).index_copy_(0, rows, y).view(b, s, y.size(-1))
 
     def attend(attn: nn.Module, h: Tensor) -> Tensor:  # (N, D) -> (N, D)
         q, k, v = (split_heads(grid(lin(h)), attn.n_heads) for lin in (attn.q, attn.k, attn.v))

@@ -1,0 +1,100 @@
+"""What sorting a split by source length into batches buys, on one trained model::
+
+    python -m lab.bench.batching RUN_DIR --out FILE.json [--repeats 2] [--batch-size 100]
+
+The lab decodes a split in batches of sentences sorted by source length (``sentence_batches``,
+as fairseq and CTranslate2 do) and puts the outputs back in the split's order. This decodes the
+run's split with the run's search both ways, sorted and in the split's own order (consecutive
+sentences per batch), in ABBA order in one process; the JSON holds each side's median wall
+time, the speedup (file order / sorted) and the share of identical outputs (batch invariance
+says all of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab.bench.common import environment
+from lab.ct2.parity import run_inputs
+from lab.data import Pair, pad, sentence_batches
+from lab.io import atomic_write_text
+from lab.search.contracts import call_search
+
+
+def in_file_order(pairs: Sequence[Pair], batch_size: int) -> list[list[Pair]]:
+    """Batches of consecutive sentences, in the split's own order."""
+    return [list(pairs[i : i + batch_size]) for i in range(0, len(pairs), batch_size)]
+
+
+def decode(model: Any, search: Any, batches: list[list[Pair]]) -> tuple[dict[int, tuple], float]:
+    """The best output's tokens by pair index, and the wall time of decoding every batch."""
+    out: dict[int, tuple] = {}
+    started = time.perf_counter()
+    for batch in batches:
+        src, lengths = pad([p.src for p in batch])
+        res = call_search(search, model, src, lengths, [p.index for p in batch])
+        out.update((p.index, nbest[0].tokens) for p, nbest in zip(batch, res.nbest, strict=True))
+    return out, time.perf_counter() - started
+
+
+def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
+    """The figures of the module docstring for ``run_dir``."""
+    model, search, pairs, *_ = run_inputs(run_dir)
+    ways = {
+        "sorted": sentence_batches(pairs, batch_size),
+        "file_order": in_file_order(pairs, batch_size),
+    }
+    order = [
+        w
+        for r in range(repeats)
+        for w in (("sorted", "file_order"), ("file_order", "sorted"))[r % 2]
+    ]
+    seconds: dict[str, list[float]] = {w: [] for w in ways}
+    outputs: dict[str, dict[int, tuple]] = {}
+    with torch.inference_mode():
+        for way in order:
+            outputs[way], took = decode(model, search, ways[way])
+            seconds[way].append(took)
+    median = {w: statistics.median(v) for w, v in seconds.items()}
+    same = sum(outputs["sorted"][i] == outputs["file_order"][i] for i in outputs["sorted"])
+    return {
+        "run": str(run_dir),
+        "n": len(pairs),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "seconds": seconds,
+        "median_s": median,
+        "sorting_speedup": median["file_order"] / median["sorted"],
+        "identical": same / len(pairs),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = argparse.ArgumentParser(prog="python -m lab.bench.batching", description=__doc__)
+    a.add_argument("run_dir", type=Path)
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--repeats", type=int, default=2)
+    a.add_argument("--batch-size", type=int, default=100)
+    a.add_argument("--threads", type=int, default=1)
+    args = a.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    figures = compare(args.run_dir, args.repeats, args.batch_size)
+    figures["environment"] = environment(args.threads)
+    figures["command"] = (
+        f"python -m lab.bench.batching {args.run_dir} --batch-size {args.batch_size}"
+        f" --repeats {args.repeats}"
+    )
+    atomic_write_text(args.out, json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    print(json.dumps({k: figures[k] for k in ("median_s", "sorting_speedup", "identical")}))
+
+
+if __name__ == "__main__":
+    main()
