@@ -16,6 +16,7 @@ QUICK = [
 ]
 LEVERS = json.loads((REPORTS / "bench/levers/levers.json").read_text())
 INT8 = json.loads((REPORTS / "bench/levers/int8_multi30k_transformer.json").read_text())
+SORTED = json.loads((REPORTS / "bench/levers/batching_multi30k_transformer.json").read_text())
 
 
 def verdict(values: list[float], target: str) -> str:
@@ -93,3 +94,12 @@ def test_int8_and_the_profiles_as_quoted() -> None:
 
     assert said(f"matrix products are {share('greedy'):.0f}% of greedy's operator time and")
     assert said(f"{share('beam5'):.0f}% of beam 5's")
+
+
+def test_sorted_batches_as_quoted() -> None:
+    m = SORTED["median_s"]
+    assert SORTED["identical"] == 1.0 and SORTED["n"] == 1000 and SORTED["batch_size"] == 100
+    assert said(
+        f"decodes test2016 {SORTED['sorting_speedup']:.2f}x faster sorted"
+        f" ({m['sorted']:.1f} s against {m['file_order']:.1f} s), with every output identical"
+    )

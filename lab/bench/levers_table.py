@@ -69,7 +69,25 @@ def int8_row(label: str, res: dict[str, Any]) -> str:
     return f"| `int8` | {what} | option | | {speedup} | **no** | `{cmd}` |"
 
 
-def render_levers(levers: dict[str, Any], int8: dict[str, dict[str, Any]]) -> str:
+def batching_row(label: str, res: dict[str, Any]) -> str:
+    """One row of a ``lab.bench.batching`` JSON: length-sorted batches against file order."""
+    what = (
+        f"batches sorted by source length (`lab.data.sentence_batches`) against the split's own"
+        f" order, on {label}: {res['n']} sentences, batch {res['batch_size']}; medians of"
+        f" {res['repeats']} ABBA repeats ({res['median_s']['file_order']:.1f} s /"
+        f" {res['median_s']['sorted']:.1f} s)"
+    )
+    cmd = f"python -m lab.bench.batching {res['run']} --batch-size {res['batch_size']}"
+    cmd += f" --repeats {res['repeats']}"
+    same, speedup = _yes(res["identical"] == 1.0), f"{res['sorting_speedup']:.3f}"
+    return f"| `sorted_batches` | {what} | yes | | {speedup} | {same} | `{cmd}` |"
+
+
+def render_levers(
+    levers: dict[str, Any],
+    int8: dict[str, dict[str, Any]],
+    batching: dict[str, dict[str, Any]] | None = None,
+) -> str:
     """The page: the environment, the table, the raw medians."""
     env = levers["environment"]
     head = [
@@ -85,12 +103,15 @@ def render_levers(levers: dict[str, Any], int8: dict[str, dict[str, Any]]) -> st
         " an interval holding 1 shows no effect. The first row is the noise of the machine."
         " Greedy and beam 5 on the `lab bench` full-mode model (random lab Transformer,"
         " d_model 256, 3+3 layers, vocabulary 8000, batch of 32 unsorted sentences), outputs"
-        " forced to 30 tokens. The int8 rows decode a trained model's whole test split (beam"
-        " column: that run's search; medians of ABBA repeats). Raw JSON beside this page.",
+        " forced to 30 tokens. The sorted-batches and int8 rows decode a trained model's whole test"
+        " split (beam column: that run's search; medians of ABBA repeats). Raw JSON beside this"
+        " page.",
         "",
         "| lever | what | shipped | greedy speedup | beam 5 speedup | token-identical | command |",
         "|---|---|---|---|---|---|---|",
     ]
-    rows = lever_rows(levers) + [int8_row(label, res) for label, res in sorted(int8.items())]
+    rows = lever_rows(levers)
+    rows += [batching_row(label, res) for label, res in sorted((batching or {}).items())]
+    rows += [int8_row(label, res) for label, res in sorted(int8.items())]
     times = ", ".join(f"`{k}` {v:.4f}" for k, v in sorted(levers["times_s"].items()))
     return "\n".join(head + rows + ["", f"Raw medians (s): {times}", ""])

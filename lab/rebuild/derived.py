@@ -128,13 +128,16 @@ def bench_pages(root: Path, out: Path) -> list[Path]:
     levers = root / "bench" / "levers"
     if (levers / "levers.json").is_file():
         code = json.loads((levers / "levers.json").read_text(encoding="utf-8"))
-        int8 = {
-            p.stem.removeprefix("int8_").replace("_", " "): json.loads(p.read_text("utf-8"))
-            for p in sorted(levers.glob("int8_*.json"))
-        }
+        int8, batching = (
+            {
+                p.stem.removeprefix(kind).replace("_", " "): json.loads(p.read_text("utf-8"))
+                for p in sorted(levers.glob(f"{kind}*.json"))
+            }
+            for kind in ("int8_", "batching_")
+        )
         page = out / "bench" / "levers" / "levers.md"
         page.parent.mkdir(parents=True, exist_ok=True)
-        written.append(atomic_write_text(page, render_levers(code, int8)))
+        written.append(atomic_write_text(page, render_levers(code, int8, batching)))
     return written
 
 
