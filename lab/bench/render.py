@@ -44,7 +44,7 @@ def render_md(res: dict[str, Any]) -> str:
 def _method(res: dict[str, Any]) -> list[str]:
     """The method section of ``bench.md``, with the sizes of the mode that ran."""
     s = res["settings"]
-    searches = [] if "search_batch" not in s else _search_method(s)
+    searches = [] if "search_batch" not in s else _search_method(s, res.get("search_rounds"))
     return [
         f"Lab-internal figures: the lab `transformer` with random weights (d_model {s['d_model']},"
         f" {s['n_heads']} heads, {s['layers']}+{s['layers']} layers, d_ff {s['d_ff']}, vocabulary"
@@ -91,13 +91,19 @@ def _method(res: dict[str, Any]) -> list[str]:
     ]
 
 
-def _search_method(s: dict[str, Any]) -> list[str]:
-    """The method line of the search figures (``lab.bench.searches``)."""
+def _search_method(s: dict[str, Any], rounds: int | None = None) -> list[str]:
+    """The method line of the search figures (``lab.bench.searches``); ``rounds``: the paired
+    rounds each ratio is the median of (None: a ratio of medians, as benches before)."""
+    how = (
+        "in the same interleaved repeats"
+        if rounds is None
+        else f"over {rounds} interleaved rounds, each ratio the median of the two timed in a round"
+    )
     return [
         f"- Search figures (`lab.bench.searches`): the first {s['search_batch']} sentences,"
         " outputs forced to the same length; `sample_overhead_n16` against the forward passes"
         " of the same rows, `stochastic_beam_vs_beam10` and `diverse_beam_vs_beam10` against"
-        " `beam` k=10 in the same interleaved repeats; `mbr_selection_share` from MBR's own"
+        f" `beam` k=10 {how}; `mbr_selection_share` from MBR's own"
         " cost split (32 samples, fast_chrf, natural stopping); `exact` under a budget of"
         f" {s['exact_budget']} expansions per sentence on the first 4 sentences, one call,"
         " against `beam` k=4 there."

@@ -2,7 +2,10 @@
 exact search cost, on the bench Transformer, each against a baseline timed in the same run.
 
 On the first ``s.search_batch`` sentences of the bench batch, outputs forced to ``s.out_len``
-tokens (so every row of every search runs every step, and the searches do equal work):
+tokens (so every row of every search runs every step, and the searches do equal work), each
+ratio the median over at least ``SEARCH_ROUNDS`` interleaved rounds of the two times measured
+in the same round (these workloads are small, and a ratio of medians over 3 rounds moved by
+0.3 between quiet runs of the same code):
 
 - ``sample_overhead_n16``: ``sample`` with 16 samples per sentence / the forward passes alone
   of 16 rows per sentence (``encode`` once, ``step`` per token, no reorder: sampling moves no
@@ -25,9 +28,19 @@ from typing import Any
 
 import torch
 
-from lab.bench.common import Settings, build_transformer, fixed_length, median_times, random_batch
+from lab.bench.common import (
+    Settings,
+    build_transformer,
+    fixed_length,
+    median_times,
+    paired_ratio,
+    random_batch,
+    round_times,
+)
 from lab.registry import SEARCHES
 from lab.search.contracts import call_search
+
+SEARCH_ROUNDS = 7  # at least: each ratio is a median over this many paired rounds
 
 
 def forward_only(model: Any, src: Any, lens: Any, rows: int, steps: int, reorder: bool) -> Any:
@@ -84,12 +97,15 @@ def bench_searches(s: Settings) -> dict[str, Any]:
         ),
         "diverse_beam10": searching("diverse_beam", model, src, lens, beam_size=10, **fixed),
     }
-    times = median_times(fns, s.repeats)
+    rounds = round_times(fns, max(s.repeats, SEARCH_ROUNDS))
+    times = {n: statistics.median(v) for n, v in rounds.items()}
     out: dict[str, Any] = {
-        "sample_overhead_n16": times["sample_n16"] / times["floor_n16"],
-        "beam10_overhead": times["beam10"] / times["floor_beam10"],
-        "stochastic_beam_vs_beam10": times["stochastic_beam10"] / times["beam10"],
-        "diverse_beam_vs_beam10": times["diverse_beam10"] / times["beam10"],
+        "sample_overhead_n16": paired_ratio(rounds["sample_n16"], rounds["floor_n16"]),
+        "beam10_overhead": paired_ratio(rounds["beam10"], rounds["floor_beam10"]),
+        "stochastic_beam_vs_beam10": paired_ratio(rounds["stochastic_beam10"], rounds["beam10"]),
+        "diverse_beam_vs_beam10": paired_ratio(rounds["diverse_beam10"], rounds["beam10"]),
+        "search_rounds": len(rounds["beam10"]),
+        "search_rounds_s": rounds,  # every round's times, which the ratios are medians of
     }
     out["mbr_selection_share"] = _mbr_share(s, model, src, lens)
     exact_out, exact_times = _exact(s, model, src, lens)
