@@ -12,8 +12,6 @@ says all of them).
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 from collections.abc import Sequence
@@ -22,10 +20,9 @@ from typing import Any
 
 import torch
 
-from lab.bench.common import environment
+from lab.bench import run_pair
 from lab.ct2.parity import run_inputs
 from lab.data import Pair, pad, sentence_batches
-from lab.io import atomic_write_text
 from lab.search.contracts import call_search
 
 
@@ -52,11 +49,7 @@ def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
         "sorted": sentence_batches(pairs, batch_size),
         "file_order": in_file_order(pairs, batch_size),
     }
-    order = [
-        w
-        for r in range(repeats)
-        for w in (("sorted", "file_order"), ("file_order", "sorted"))[r % 2]
-    ]
+    order = run_pair.abba("sorted", "file_order", repeats)
     seconds: dict[str, list[float]] = {w: [] for w in ways}
     outputs: dict[str, dict[int, tuple]] = {}
     with torch.inference_mode():
@@ -78,22 +71,8 @@ def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = argparse.ArgumentParser(prog="python -m lab.bench.batching", description=__doc__)
-    a.add_argument("run_dir", type=Path)
-    a.add_argument("--out", type=Path, required=True)
-    a.add_argument("--repeats", type=int, default=2)
-    a.add_argument("--batch-size", type=int, default=100)
-    a.add_argument("--threads", type=int, default=1)
-    args = a.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    figures = compare(args.run_dir, args.repeats, args.batch_size)
-    figures["environment"] = environment(args.threads)
-    figures["command"] = (
-        f"python -m lab.bench.batching {args.run_dir} --batch-size {args.batch_size}"
-        f" --repeats {args.repeats}"
-    )
-    atomic_write_text(args.out, json.dumps(figures, indent=1, sort_keys=True) + "\n")
-    print(json.dumps({k: figures[k] for k in ("median_s", "sorting_speedup", "identical")}))
+    shown = ("median_s", "sorting_speedup", "identical")
+    run_pair.main("lab.bench.batching", __doc__, compare, shown, argv)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ identical to float32 and the largest log-prob gap among those. One torch thread 
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,9 @@ from typing import Any
 import sacrebleu
 import torch
 
-from lab.bench.common import environment
+from lab.bench import run_pair
 from lab.ct2.parity import run_inputs
 from lab.evaluate import decode_pairs
-from lab.io import atomic_write_text
 from lab.models.quantize import quantize
 
 CPU = torch.device("cpu")
@@ -35,7 +32,7 @@ def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
     """The figures of the module docstring for ``run_dir``."""
     model, search, pairs, _, tokenizer, refs = run_inputs(run_dir)
     models = {"fp32": model, "int8": quantize(model, "int8")}
-    order = [name for r in range(repeats) for name in (("fp32", "int8"), ("int8", "fp32"))[r % 2]]
+    order = run_pair.abba("fp32", "int8", repeats)
     seconds: dict[str, list[float]] = {"fp32": [], "int8": []}
     best: dict[str, Any] = {}
     with torch.inference_mode():
@@ -66,22 +63,8 @@ def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = argparse.ArgumentParser(prog="python -m lab.bench.int8", description=__doc__)
-    a.add_argument("run_dir", type=Path)
-    a.add_argument("--out", type=Path, required=True)
-    a.add_argument("--repeats", type=int, default=2)
-    a.add_argument("--batch-size", type=int, default=100)
-    a.add_argument("--threads", type=int, default=1)
-    args = a.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    figures = compare(args.run_dir, args.repeats, args.batch_size)
-    figures["environment"] = environment(args.threads)
-    figures["command"] = (
-        f"python -m lab.bench.int8 {args.run_dir} --batch-size {args.batch_size}"
-        f" --repeats {args.repeats}"
-    )
-    atomic_write_text(args.out, json.dumps(figures, indent=1, sort_keys=True) + "\n")
-    print(json.dumps({k: figures[k] for k in ("median_s", "int8_speedup", "bleu", "identical")}))
+    shown = ("median_s", "int8_speedup", "bleu", "identical")
+    run_pair.main("lab.bench.int8", __doc__, compare, shown, argv)
 
 
 if __name__ == "__main__":
