@@ -7,8 +7,9 @@ it is distributed as ancestral sampling from the target (PAD and BOS banned, as 
 sample`` without processors), per-sentence random streams. Sentences are decoded one at a time
 (a block's kept length differs between sentences), as Hugging Face's assisted generation does.
 Each hypothesis reports the target's ``logprob``; its ``info`` holds ``accepted`` /
-``drafted`` tokens, ``acceptance`` (their ratio), ``target_calls``, ``draft_calls`` and
-``seconds`` (wall time of the sentence). The cost counts a ``step_block`` call as one step.
+``drafted`` tokens, ``acceptance`` (their ratio), ``target_calls``, ``draft_calls``,
+``seconds`` (wall time of the sentence) and ``draft_seconds`` (the part spent on the draft's
+side: what a free draft would save). The cost counts a ``step_block`` call as one step.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from lab.errors import LabError
 from lab.models.base import DecoderModel
 from lab.registry import SEARCHES
 from lab.search.limits import Limits, check_positive
-from lab.search.processors.chain import Processors
 from lab.search.rng import generators
-from lab.search.speculative.draft import Sentence, feed, kept, propose
+from lab.search.speculative.draft import Sentence, feed, kept, propose, start
 from lab.search.speculative.verify import greedy_verdict, sampled_verdict
 from lab.search.types import Cost, Hypothesis, SearchOutput
 
@@ -72,12 +72,13 @@ class Speculative:
             self.limits.per_sentence(src_lengths, model),
             self.limits.per_sentence(src_lengths, draft),
         )  # (B,)
-        gens, procs = generators(self.seed, keys, src.size(0)), Processors().for_model(model)
+        gens = generators(self.seed, keys, src.size(0))
+        banned = torch.tensor([model.pad_id, model.bos_id], device=src.device)
         cost, nbest = Cost(sentences=src.size(0)), []
         with torch.inference_mode():
             for i in range(src.size(0)):
                 one = (src[i : i + 1, : int(src_lengths[i])], src_lengths[i : i + 1])
-                s = Sentence(model, draft, procs, gens[i], src.device)
+                s = Sentence(model, draft, banned, gens[i], src.device)
                 nbest.append([self.decode_one(s, one, int(limit[i]), cost)])
         return SearchOutput(nbest, cost)
 
@@ -87,7 +88,7 @@ class Speculative:
         """One sentence: draft, verify, keep, until EOS or ``limit`` tokens."""
         started, model = time.perf_counter(), s.model
         target_state = model.init_state(model.encode(*source), 1)
-        draft_state = s.draft.init_state(s.draft.encode(*source), 1)
+        draft_state = start(s, source)
         prev, logprob = model.bos_id, 0.0
         while True:
             g = min(self.gamma, limit - len(s.tokens) - 1)  # the target adds one token more
@@ -95,7 +96,7 @@ class Speculative:
             block = torch.tensor([[prev, *d]], device=s.device)  # (1, g+1)
             raw, target_states = model.step_block(block, target_state)  # (1, g+1, V)
             s.target_calls, s.expanded = s.target_calls + 1, s.expanded + g + 1
-            p = torch.cat([s.processed(raw[0, j], d[:j]) for j in range(g + 1)])  # (g+1, V)
+            p = s.processed(raw[0])  # (g+1, V)
             drafts = torch.tensor(d, dtype=torch.long, device=s.device)  # (g,)
             n, nxt = (
                 sampled_verdict(p, q, drafts, s.gen) if self.sample else greedy_verdict(p, drafts)
