@@ -159,9 +159,11 @@ class BranchAndBound:
             popped = self._pop_round(boxes, pools, spent)
             if not popped:
                 break
-            for depth in sorted({node.depth for node in popped}):
-                group = [node for node in popped if node.depth == depth]
-                order, log_probs, sid, _ = expand(model, group, store, shared)
+            by_depth: dict[int, list[Node]] = {}
+            for node in popped:
+                by_depth.setdefault(node.depth, []).append(node)
+            for depth in sorted(by_depth):
+                order, log_probs, sid, _ = expand(model, by_depth[depth], store, shared)
                 cost.count_step(len(order))
                 self._push(order, log_probs, sid, boxes, pools, limits, model, store, prefix)
         return SearchOutput(

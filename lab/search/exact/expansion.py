@@ -23,10 +23,10 @@ one ``step`` for a prefix of ``d`` tokens (and ``forward`` has no way to reuse t
 about one call output per level; best-first keeps more (see ``best_first``).
 
 Children are kept lazily: an expanded node's children above the bound become one
-``Siblings`` group (sorted token and log-prob tensors), and a ``Node`` is made only when the
+``Siblings`` group (sorted token and log-prob lists), and a ``Node`` is made only when the
 group's next child is popped. Siblings are sorted, so once one cannot beat the bound the rest
 of its group is dropped at once; a flat distribution (thousands of children above a loose
-bound) costs one ``topk``, not thousands of Python objects.
+bound) costs one ``topk`` and a list, not thousands of ``Node``s.
 """
 
 from __future__ import annotations
@@ -86,22 +86,25 @@ class Siblings:
         self, parent: Node, sid: int, row: int, tokens: Tensor, logps: Tensor, offset: float
     ) -> None:
         self.parent, self.sid, self.row = parent, sid, row
-        self.tokens, self.logps = tokens, logps  # (k,), (k,) sorted by log-prob, descending
+        # (k,) each, best first, as Python lists: a node is taken one at a time, and reading
+        # a list costs a fraction of indexing a tensor
+        self.tokens: list[int] = tokens.tolist()
+        self.logps: list[float] = logps.tolist()
         self.offset = offset  # bound - log-prob, the same for all siblings
-        self.next, self.size = 0, int(tokens.numel())
+        self.next, self.size = 0, len(self.tokens)
 
     @property
     def bound(self) -> float:
         """Bound of the best child not yet taken (the later ones are no better)."""
-        return float(self.logps[self.next]) + self.offset
+        return self.logps[self.next] + self.offset
 
     def take(self, store: StateStore) -> Node:
         i, self.next = self.next, self.next + 1
-        logp = float(self.logps[i])
+        logp = self.logps[i]
         store.hold(self.sid, 1)
         if self.next == self.size:
             store.release(self.sid)
-        tokens = (*self.parent.tokens, int(self.tokens[i]))
+        tokens = (*self.parent.tokens, self.tokens[i])
         return Node(logp + self.offset, logp, tokens, self.parent.sent, self.sid, self.row)
 
     def drop(self, store: StateStore) -> None:
@@ -118,30 +121,34 @@ def children(
     model: DecoderModel,
 ) -> list[Siblings | None]:
     """Offer each node's EOS extension to its sentence's pool, then return, per node, its open
-    children that can still beat the (updated) pool bound, best first."""
+    children that can still beat the (updated) pool bound, best first.
+
+    A row's bound is its children's log-probs plus one offset, so the children that can win
+    are the row's ``count`` best and ``topk`` over the log-probs finds them: no masked copy of
+    the ``(N, V)`` scores is made, and with plain log-prob ranking (every offset 0) the bound is
+    the log-prob itself."""
     depth = order[0].depth
-    lp = log_probs.clone()  # (N, V)
-    lp[:, [model.pad_id, model.bos_id]] = NEG_INF  # never generated, as in beam search
-    logp = torch.tensor([node.logp for node in order], device=lp.device)[:, None] + lp  # (N, V)
-    if depth + 1 >= ranking.min_len:
+    logp = log_probs + torch.tensor([node.logp for node in order], device=log_probs.device)[:, None]
+    if depth + 1 >= ranking.min_len:  # (N, V) above: each child's log-prob
         for node, value in zip(order, logp[:, model.eos_id].tolist(), strict=True):
             toks = (*node.tokens, model.eos_id)
             pools[node.sent].offer(toks, value, ranking.score(value, len(toks)))
+    # never generated, as in beam search; EOS children are finished, offered above
+    logp[:, [model.pad_id, model.bos_id, model.eos_id]] = NEG_INF
     offsets = [
         ranking.offset(depth + 1, limits[nd.sent]) if depth + 1 < limits[nd.sent] else NEG_INF
         for nd in order
     ]
-    thr = torch.tensor([pools[nd.sent].threshold for nd in order], device=lp.device)  # (N,)
-    bound = logp + torch.tensor(offsets, device=lp.device)[:, None]  # (N, V)
-    bound[:, model.eos_id] = NEG_INF
-    keep = bound > thr[:, None]  # (N, V)
-    counts = keep.sum(1).tolist()  # (N,)
-    key = logp.masked_fill(~keep, NEG_INF)  # (N, V)
+    thr = torch.tensor([pools[nd.sent].threshold for nd in order], device=logp.device)  # (N,)
+    bound = logp  # adding an offset of 0 changes no float
+    if any(offsets):
+        bound = logp + torch.tensor(offsets, device=logp.device)[:, None]  # (N, V)
+    counts = (bound > thr[:, None]).sum(1).tolist()  # (N,) each row's children that can win
     width = max(counts)
     out: list[Siblings | None] = [None] * len(order)
     if width == 0:
         return out
-    top, tok = key.topk(width, dim=1)  # (N, width) best first
+    top, tok = logp.topk(width, dim=1)  # (N, width) best first: a row's first count can win
     for r, (node, count) in enumerate(zip(order, counts, strict=True)):
         if count:
             out[r] = Siblings(node, sid, r, tok[r, :count], top[r, :count], offsets[r])
