@@ -15,6 +15,7 @@ from lab.errors import LabError
 
 SEARCH_KEYS = [
     "sample_overhead_n16",
+    "sample_apart_layout_n16",
     "stochastic_beam_vs_beam10",
     "diverse_beam_vs_beam10",
     "beam10_overhead",
@@ -66,6 +67,7 @@ def test_the_search_figures_are_ratios_of_times_measured_in_the_same_run():
         return statistics.median(a / b for a, b in zip(rounds[slow], rounds[fast], strict=True))
 
     assert res["sample_overhead_n16"] == paired("sample_n16", "floor_n16")
+    assert res["sample_apart_layout_n16"] == paired("floor_n16_apart", "floor_n16")
     assert res["stochastic_beam_vs_beam10"] == paired("stochastic_beam10", "beam10")
     assert res["diverse_beam_vs_beam10"] == paired("diverse_beam10", "beam10")
     assert times["beam10"] == statistics.median(rounds["beam10"])

@@ -48,6 +48,13 @@ FIGURES: tuple[Figure, ...] = (
         ("<=", 1.15),
     ),
     Figure(
+        "sample_apart_layout_n16",
+        "searches",
+        "the forward passes of sample_overhead_n16's floor with each row its own batch entry"
+        " (each with its own copy of its sentence's cross-attention keys and values, as sample"
+        " decodes so that ended rows leave at once) / grouped: the layout's part of the overhead",
+    ),
+    Figure(
         "stochastic_beam_vs_beam10",
         "searches",
         "stochastic_beam k=10 / beam k=10 on the same sentences, outputs of a fixed length",

@@ -9,7 +9,8 @@ in the same round (these workloads are small, and a ratio of medians over 3 roun
 
 - ``sample_overhead_n16``: ``sample`` with 16 samples per sentence / the forward passes alone
   of 16 rows per sentence (``encode`` once, ``step`` per token, no reorder: sampling moves no
-  rows);
+  rows); ``sample_apart_layout_n16``: the part of it that is the layout, the same forward
+  passes with each row its own batch entry (``rows_apart``, as ``sample`` decodes) / grouped;
 - ``stochastic_beam_vs_beam10`` and ``diverse_beam_vs_beam10``: k=10 (diverse: 10 groups of
   one) / ``beam`` k=10; ``beam10_overhead``: beam 10 / its forward passes with a reorder;
 - ``mbr_selection_share``: MBR over 32 samples (natural stopping at the same limit): the
@@ -39,13 +40,17 @@ from lab.bench.common import (
 )
 from lab.registry import SEARCHES
 from lab.search.contracts import call_search
+from lab.search.driver import rows_apart
 
 SEARCH_ROUNDS = 7  # at least: each ratio is a median over this many paired rounds
 
 
-def forward_only(model: Any, src: Any, lens: Any, rows: int, steps: int, reorder: bool) -> Any:
+def forward_only(
+    model: Any, src: Any, lens: Any, rows: int, steps: int, reorder: bool, apart: bool = False
+) -> Any:
     """The forward passes alone of ``rows`` rows per sentence over ``steps`` tokens; with
-    ``reorder``, one trivial reorder per step (the cache copy a beam search makes)."""
+    ``reorder``, one trivial reorder per step (the cache copy a beam search makes); with
+    ``apart``, each row its own batch entry, as ``sample`` decodes them (``rows_apart``)."""
     n = src.size(0)
     feed = torch.randint(4, model.tgt_vocab_size, (steps, n * rows))  # (L, B*R) fixed inputs
     same = torch.arange(n * rows)  # (B*R,)
@@ -53,6 +58,7 @@ def forward_only(model: Any, src: Any, lens: Any, rows: int, steps: int, reorder
     def run() -> None:
         with torch.inference_mode():
             state = model.init_state(model.encode(src, lens), rows)
+            state = rows_apart(state, n) if apart else state
             prev = torch.full((n * rows,), model.bos_id)
             for t in range(steps):
                 _, state = model.step(prev, state)
@@ -90,6 +96,7 @@ def bench_searches(s: Settings) -> dict[str, Any]:
     fns = {
         "sample_n16": searching("sample", model, src, lens, num_samples=16, **fixed),
         "floor_n16": forward_only(model, src, lens, 16, s.out_len, reorder=False),
+        "floor_n16_apart": forward_only(model, src, lens, 16, s.out_len, False, apart=True),
         "beam10": searching("beam", model, src, lens, beam_size=10, **fixed),
         "floor_beam10": forward_only(model, src, lens, 10, s.out_len, reorder=True),
         "stochastic_beam10": searching(
@@ -101,6 +108,7 @@ def bench_searches(s: Settings) -> dict[str, Any]:
     times = {n: statistics.median(v) for n, v in rounds.items()}
     out: dict[str, Any] = {
         "sample_overhead_n16": paired_ratio(rounds["sample_n16"], rounds["floor_n16"]),
+        "sample_apart_layout_n16": paired_ratio(rounds["floor_n16_apart"], rounds["floor_n16"]),
         "beam10_overhead": paired_ratio(rounds["beam10"], rounds["floor_beam10"]),
         "stochastic_beam_vs_beam10": paired_ratio(rounds["stochastic_beam10"], rounds["beam10"]),
         "diverse_beam_vs_beam10": paired_ratio(rounds["diverse_beam10"], rounds["beam10"]),
