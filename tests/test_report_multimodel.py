@@ -4,9 +4,13 @@ reranking and against beam 5, each with its paired interval."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from tests.report_data import REPORTS, f, interval, paired_table, pct, runs, said
+
+NARROW = REPORTS / "multimodel/speculative/narrow/runs"
 
 GRID_OFF = "[0]"
 
@@ -161,3 +165,39 @@ def test_the_second_models_figures() -> None:
     exact = runs("multimodel/search_errors/runs").iloc[0]
     assert exact.search == "exact" and exact.model == "ensemble" and exact.cost_sentences == 200
     assert said(f"search ran, {exact.decode_seconds:.0f} s on one core")
+
+
+def test_narrow_draft_figures() -> None:
+    df = runs("multimodel/speculative/narrow/runs")
+    greedy = df[df.search == "greedy"].iloc[0]  # the run before the sweep
+    after = json.loads((NARROW / "search=greedy,repeat=2/results.json").read_text())["metrics"]
+    assert df[df.search == "greedy"].decode_seconds.tolist() == [greedy.decode_seconds]
+    spec = df[df.search == "speculative"].set_index("search.gamma").sort_index()
+    assert list(spec.index.astype(int)) == [2, 3, 4] and (spec.bleu == greedy.bleu).all()
+    pairs = pd.read_csv(REPORTS / "multimodel/speculative/narrow/narrow_outputs_pairs.csv")
+    assert (pairs.differ == 0).all()
+    assert said(f"the same core, {greedy.decode_seconds:.1f} s, and again")
+    assert said(f"just after it, {after['decode_seconds']:.1f} s")
+    base, n = greedy.decode_seconds, spec.cost_sentences.iloc[0]
+    draft = runs("multimodel/speculative/narrow/draft/runs").iloc[0]
+    assert said(f"{draft['train.params'] / 1e6:.2f}M parameters") and said(f"({f(draft.bleu)} BLEU")
+
+    def listed(values, fmt="{:.1f}") -> str:  # noqa: ANN001
+        v = [fmt.format(x) for x in values]
+        return f"{v[0]}, {v[1]} and {v[2]}"
+
+    acc = [f(v) for v in spec.spec_acceptance]
+    assert said(f"Acceptance is {acc[0]} at gamma 2, {acc[1]} at 3 and {acc[2]} at 4")
+    assert said(f"took {listed(spec.decode_seconds)}")
+    assert said(f"that is {listed(base / spec.decode_seconds, '{:.2f}x')} greedy's speed")
+    assert max(base / v for v in spec.decode_seconds) < 1.5  # "not met"
+    assert said(f"draft's side took {listed(spec.spec_draft_seconds)} s")
+    per_draft = spec.spec_draft_seconds.iloc[0] / (spec.spec_draft_calls.iloc[0] * n) * 1e3
+    per_greedy = base / greedy.cost_model_calls * 1e3
+    assert said(f"({per_draft:.2f} ms per draft call at gamma 2, against {per_greedy:.1f} ms")
+    target = spec.decode_seconds - spec.spec_draft_seconds
+    assert said(f"took {listed(target)} s")
+    assert said(f"that would be {listed(base / target, '{:.2f}x')} greedy's")
+    assert (base / target).iloc[0] > 1.5 and (base / target).iloc[1:].max() < 1.5
+    per_call = target / (spec.spec_target_calls * n) * 1e3
+    assert said(f"({listed(per_call, '{:.2f}')} ms per call)")

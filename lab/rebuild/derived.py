@@ -51,6 +51,7 @@ TOOLKIT_TABLES = (  # what `lab toolkits` wrote: <dir>/<name>.csv and <name>_pai
     "toolkits/toolkits_defaults",
     "toolkits/toolkits_beam5",
     "multimodel/speculative/speculative_outputs",
+    "multimodel/speculative/narrow/narrow_outputs",
 )
 
 

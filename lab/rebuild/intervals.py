@@ -49,6 +49,17 @@ def length_penalty_seeds() -> list[TableSpec]:
     ]
 
 
+def gru_paired() -> TableSpec:
+    """The GRU's beam 5 and GNMT-penalized beam 5 (alpha 0.6, 1.0) against its greedy, on the
+    same sentences (one trained model: the intervals are over sentences, not seeds)."""
+    keys = {"rows": ("search", "search.alpha"), "cols": ("model",), "metric": "bleu"}
+    return TableSpec(
+        "multi30k/gru/runs",
+        "multi30k",
+        {"baseline": "search=greedy,search.alpha=-", "name": "multi30k_gru_paired", **keys},
+    )
+
+
 def sampling_paired() -> list[TableSpec]:
     """Seed 0's one-output searches (sampling with each truncation, MBR over 8-64 samples and
     over beam's 5-best) against beam 5, and diverse beam's strengths against beam 10's top

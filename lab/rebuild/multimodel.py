@@ -89,6 +89,22 @@ def speculative() -> list[TableSpec]:
     ]
 
 
+NARROW = "multimodel/speculative/narrow/runs"  # the same, drafted by a d_model-128 model
+NARROW_METRICS = (*SPEC_METRICS, "spec_draft_seconds")
+
+
+def speculative_narrow() -> list[TableSpec]:
+    """Speculative greedy drafted by the narrow model, against plain greedy run just before
+    and after the sweep: the figures of ``speculative``, and the draft's own seconds."""
+    keys = {"rows": ("search", "search.gamma"), "cols": ("model",)}
+    return [
+        TableSpec(
+            NARROW, "multimodel/speculative/narrow", {"metric": m, "name": f"narrow_{m}", **keys}
+        )
+        for m in NARROW_METRICS
+    ]
+
+
 def multimodel() -> list[TableSpec]:
     """The ensemble of the three seeds against each seed, paired (beam 5), then fusion."""
     keys = {"rows": ("model", "seed"), "cols": ("search",), "metric": "bleu"}
@@ -101,4 +117,5 @@ def multimodel() -> list[TableSpec]:
         *fusion(),
         *channel(),
         *speculative(),
+        *speculative_narrow(),
     ]

@@ -7,7 +7,12 @@ run directories replaced by the committed per-run summaries (``<section>/runs/``
 
 from __future__ import annotations
 
-from lab.rebuild.intervals import exact_paired, length_penalty_seeds, sampling_paired
+from lab.rebuild.intervals import (
+    exact_paired,
+    gru_paired,
+    length_penalty_seeds,
+    sampling_paired,
+)
 from lab.rebuild.multimodel import multimodel
 from lab.rebuild.seeded import constrained, sampling_seeds, toolkits_seeds, trie
 from lab.rebuild.table_spec import TableSpec
@@ -121,6 +126,7 @@ def table_specs() -> list[TableSpec]:
         ),
         *_multi30k_seeds(),
         *length_penalty_seeds(),
+        gru_paired(),
         *(
             TableSpec(
                 "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
