@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lab.analyze_checks import TruncatedFileWarning, check_same, read_rows
+from lab.analyze_checks import TruncatedFileWarning, check_same, check_score, read_rows
 from lab.errors import LabError
 from lab.io import atomic_write, atomic_write_text
 from lab.report.render import Table
@@ -33,15 +33,21 @@ TOL = 1e-4  # log-prob differences below this are numerical noise, not errors
 RATES = ("search_error", "model_error", "empty_mode", "ref_above_hyp")
 
 
-def sentence_row(hyp: dict[str, Any], exact: dict[str, Any]) -> dict[str, Any]:
+def sentence_row(
+    hyp: dict[str, Any], exact: dict[str, Any], score: str = "logprob"
+) -> dict[str, Any]:
     """One sentence of one run: its output's score beside the exact search's and the
-    reference's (``hyp`` and ``exact`` are ``predictions.jsonl`` rows of the same ``id``)."""
+    reference's (``hyp`` and ``exact`` are ``predictions.jsonl`` rows of the same ``id``).
+    ``score``: the field compared, ``logprob`` or a part a fusion run reports beside it
+    (``fused_logprob``, the objective its search ranked by; the reference's is ``ref_<score>``);
+    the columns keep their ``_logprob`` names whatever the score."""
     refs = exact["ref"] if isinstance(exact["ref"], list) else [exact["ref"]]
+    ref = f"ref_{score}"
     return {
         "id": hyp["id"],
-        "hyp_logprob": hyp["logprob"],
-        "exact_logprob": exact["logprob"],
-        "ref_logprob": hyp.get("ref_logprob", exact.get("ref_logprob")),
+        "hyp_logprob": hyp[score],
+        "exact_logprob": exact[score],
+        "ref_logprob": hyp.get(ref, exact.get(ref)),
         "proved_optimal": bool(exact.get("proved_optimal", False)),
         "hyp_length": hyp["length"],
         "exact_length": exact["length"],
@@ -107,15 +113,17 @@ def _load(run_dir: Path, truncated: set[Path]) -> tuple[dict[str, Any], list[dic
     return res, rows
 
 
-def tables(runs: dict[Path, tuple], exact: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables(
+    runs: dict[Path, tuple], exact: tuple, score: str = "logprob"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-sentence table, per-run rates table sorted by beam size) of ``runs`` (dir ->
-    (results, predictions)) against the exact run's ``(results, predictions)``."""
+    (results, predictions)) against the exact run's ``(results, predictions)``, by ``score``."""
     exact_res, exact_preds = exact
     by_id = {r["id"]: r for r in exact_preds}
     em = exact_res.get("metrics") or {}
     sentences, summary = [], []
     for run_dir, (res, preds) in runs.items():
-        rows = [sentence_row(p, by_id[p["id"]]) for p in preds if p["id"] in by_id]
+        rows = [sentence_row(p, by_id[p["id"]], score) for p in preds if p["id"] in by_id]
         sentences += [{"run": str(run_dir), **r, **flags(r)} for r in rows]
         metrics = res.get("metrics") or {}
         summary.append(
@@ -166,9 +174,12 @@ def plot(table: pd.DataFrame) -> Figure | None:
     return fig
 
 
-def analyze(paths: Sequence[Path], exact_dir: Path, out: Path | None = None) -> list[Path]:
+def analyze(
+    paths: Sequence[Path], exact_dir: Path, out: Path | None = None, score: str = "logprob"
+) -> list[Path]:
     """Load the runs under ``paths`` and the exact run, check them, write the files into
-    ``out`` (default ``<exact_dir>/analysis``); returns the written paths."""
+    ``out`` (default ``<exact_dir>/analysis``); returns the written paths. ``score``: see
+    ``sentence_row``."""
     exact_dir, truncated = Path(exact_dir), set()
     exact = _load(exact_dir, truncated)
     dirs = [
@@ -180,9 +191,11 @@ def analyze(paths: Sequence[Path], exact_dir: Path, out: Path | None = None) -> 
         raise LabError("no completed runs to analyze; pass run or sweep directories of `lab run`.")
     runs = {d: _load(d, truncated) for d in dirs}
     check_same(exact_dir, exact, runs, truncated)
-    sentences, table = tables(runs, exact)
+    check_score(score, exact_dir, exact, runs)
+    sentences, table = tables(runs, exact, score)
     out = Path(out) if out is not None else exact_dir / "analysis"
-    caption = f"search and model errors against {exact_dir} (tolerance {TOL:g} nats)"
+    by = "" if score == "logprob" else f" by {score}"
+    caption = f"search and model errors against {exact_dir}{by} (tolerance {TOL:g} nats)"
     value_cols = [*RATES, "bleu", "len_ratio", "exact_proved", "exact_bleu", "exact_len_ratio"]
     t = Table(table, value_cols, caption)
     written = [
@@ -206,11 +219,13 @@ def cmd_analyze(argv: list[str]) -> None:
     p.add_argument("paths", nargs="+", help="run or sweep directories")
     p.add_argument("--exact", required=True, help="a search=exact run of the same model/split")
     p.add_argument("--out", default=None, help="output directory (default: <exact>/analysis)")
+    p.add_argument("--score", default="logprob", help="the field compared (fusion: fused_logprob)")
     a = p.parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
         warnings.simplefilter("always", TruncatedFileWarning)
-        paths = analyze([Path(x) for x in a.paths], Path(a.exact), Path(a.out) if a.out else None)
+        out = Path(a.out) if a.out else None
+        paths = analyze([Path(x) for x in a.paths], Path(a.exact), out, a.score)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     for path in paths:

@@ -109,3 +109,20 @@ def check_same(
                 f"{run_dir} decoded other examples than {exact_dir}; "
                 "use the same eval.split and eval.limit."
             )
+
+
+def check_score(score: str, exact_dir: Path, exact: tuple, runs: dict[Path, tuple]) -> None:
+    """Refuse, in one line, a ``--score`` field some run's outputs do not carry (the exact
+    run must carry the reference's too, ``ref_<score>``, where it has a reference score)."""
+    for run_dir, (_, rows) in {exact_dir: exact, **runs}.items():
+        if any(score not in r for r in rows):
+            raise LabError(
+                f"{run_dir}'s outputs have no {score!r}; --score names a field every run's "
+                "predictions.jsonl has (logprob; fused_logprob for model=fusion runs)."
+            )
+    rows = exact[1]
+    if any("ref_logprob" in r and f"ref_{score}" not in r for r in rows):
+        raise LabError(
+            f"{exact_dir}'s outputs have no ref_{score}; rerun it with this lab, which scores "
+            "the references as it scores the outputs."
+        )

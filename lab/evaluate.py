@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,10 +18,11 @@ from lab.metrics.constraint_check import constraint_rates, prefix_rests
 from lab.metrics.diversity import list_diagnostics
 from lab.metrics.speculation import speculation_rates
 from lab.models.base import DecoderModel
+from lab.references import reference_rows
 from lab.search.contracts import Search, call_search
 from lab.search.rng import example_key
 from lab.search.types import Constraints, Cost, Hypothesis, Ids
-from lab.target_ids import target_constraints, target_encoder
+from lab.target_ids import target_constraints
 from lab.tasks.base import Example
 
 REST_METRICS = ("bleu", "chrf", "ter")  # scored again on the text after a forced prefix
@@ -114,7 +114,7 @@ def evaluate(
     if save_attention:  # after decoding: the alignment pass is not decoding time
         best = {i: n[0].tokens for i, n in nbests.items()}
         alignments = saved_attention(model, tokenizer, pairs, best, batch_size, device)
-    ref_scores = reference_scores(model, examples, pairs, tokenizer, batch_size, device)
+    references = reference_rows(model, examples, pairs, tokenizer, batch_size, device)
     preds, hyps, refs, lists = [], [], [], []
     out_tokens = 0
     for p in pairs:
@@ -123,7 +123,7 @@ def evaluate(
         lists.append([_text(tokenizer, h, model.eos_id) for h in nbest])
         hyp = lists[-1][0]
         out_tokens += best.length
-        row = _prediction_row(ex, best, hyp, _reference(ref_scores, p.index))
+        row = _prediction_row(ex, best, hyp, references.get(p.index, {}))
         if save_nbest:
             row["nbest"] = [_nbest_row(tokenizer, h, model.eos_id) for h in nbest]
         if p.index in alignments:
@@ -211,54 +211,3 @@ def _nbest_row(tokenizer, hyp: Hypothesis, eos: int) -> dict[str, Any]:
         "length": hyp.length,
         **_proof(hyp),
     }
-
-
-def _reference(scores: dict[int, tuple[float, int]] | None, index: int) -> dict[str, Any]:
-    """``ref_logprob`` and ``ref_length`` of a prediction row (None: no reference scored)."""
-    if scores is None:
-        return {}
-    score, length = scores.get(index, (None, None))
-    return {"ref_logprob": score, "ref_length": length}
-
-
-def reference_scores(
-    model: DecoderModel,
-    examples: Sequence[Example],
-    pairs: Sequence[Pair],
-    tokenizer,
-    batch_size: int,
-    device: torch.device,
-) -> dict[int, tuple[float, int]] | None:
-    """The forced-decoding log-probability (natural log, EOS included, as a hypothesis'
-    ``logprob``) and length in tokens (EOS included) of each example's best reference, by pair
-    index; None when the references cannot be tokenized for this model.
-
-    Comparing it with the mode's score tells a model error from a search error (Stahlberg &
-    Byrne, 2019). One ``model.score`` call per ``batch_size`` references, sorted by length;
-    a reference longer than the model's positions is left out (so is an example left
-    without one).
-    """
-    eos, limit = getattr(tokenizer, "eos_id", model.eos_id), model.max_positions
-    rows: list[tuple[Pair, tuple[int, ...]]] = []
-    try:
-        encode = target_encoder(tokenizer)
-        for p in pairs:
-            for ref in examples[p.index].refs:
-                tgt = (*encode(ref), eos)
-                if limit is None or len(tgt) <= limit:
-                    rows.append((p, tgt))
-    except (AttributeError, NotImplementedError, TypeError, ValueError):
-        return None
-    rows.sort(key=lambda r: (len(r[0].src), len(r[1])))
-    best: dict[int, tuple[float, int]] = {}
-    with torch.inference_mode():
-        for i in range(0, len(rows), batch_size):
-            chunk = rows[i : i + batch_size]
-            src, src_len = pad([p.src for p, _ in chunk])  # (B, S), (B,)
-            tgt, tgt_len = pad([t for _, t in chunk])  # (B, T), (B,)
-            dev = [x.to(device) for x in (src, src_len, tgt, tgt_len)]
-            scores = model.score(*dev).tolist()  # (B,)
-            for (p, t), s in zip(chunk, scores, strict=True):
-                if math.isfinite(s) and (p.index not in best or s > best[p.index][0]):
-                    best[p.index] = (s, len(t))
-    return best

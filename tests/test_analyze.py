@@ -14,7 +14,7 @@ import torch
 
 from lab.analyze import beam_size, flags, rates, sentence_row
 from lab.data import Pair
-from lab.evaluate import reference_scores
+from lab.references import reference_scores
 from lab.registry import MODELS
 from lab.tasks.base import Example
 from tests.helpers.lab_process import lab, ok, tiny
@@ -101,7 +101,7 @@ def test_reference_scores_are_forced_decoding_of_the_best_reference(one_thread):
             with torch.no_grad():
                 score = float(model.score(src, torch.tensor([len(p.src)]), tgt))
             want.append((score, tgt.size(1)))
-        best, length = got[p.index]
+        best, length, _ = got[p.index]
         assert best == pytest.approx(max(want)[0], abs=1e-4) and length == max(want)[1]
     assert reference_scores(model, examples, pairs, object(), 2, torch.device("cpu")) is None
 

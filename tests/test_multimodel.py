@@ -8,17 +8,21 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 
 import lab.models  # noqa: F401  (registers the models)
 import lab.search  # noqa: F401  (registers the searches)
 from lab.checkpoint import save_model, tokenizer_fingerprint
+from lab.data import Pair
 from lab.errors import LabError
 from lab.models.ensemble import Ensemble
 from lab.models.fusion import Fusion
+from lab.references import reference_rows, reference_scores
 from lab.registry import MODELS, SEARCHES
 from lab.search.contracts import call_search
+from lab.tasks.base import Example
 from tests.helpers.brute_force import all_outputs, enumerate_outputs, ranked
 from tests.helpers.lab_process import lab, ok, tiny
 from tests.helpers.models import ARCHS, TINY, sources, tiny_model
@@ -209,6 +213,37 @@ def test_exact_search_on_fusion_finds_the_best_fused_output():
         assert h.score == pytest.approx(float(total.max()), abs=1e-4)
 
 
+class Chars:
+    """Characters as ids of the tiny vocabulary (3..6), EOS 2."""
+
+    eos_id = 2
+
+    def encode(self, text: str) -> list[int]:
+        return [3 + (ord(c) % (VOCAB - 3)) for c in text]
+
+
+def test_references_get_the_fused_parts_that_outputs_get():
+    """Under fusion a reference carries its fused score as an output does (``lab analyze
+    --score fused_logprob`` compares the mode with it): ref_fused = ref_tm + w * ref_lm, the
+    TM part being ``ref_logprob`` and the LM's its own score of the reference, no source."""
+    model = fused(0.5).eval()
+    examples = [Example("a", "x", "abc", ("abc", "b")), Example("b", "y", "cd", ("cdefg",))]
+    pairs = [Pair(0, (4, 5, 2), ()), Pair(1, (6, 2), ())]
+    rows = reference_rows(model, examples, pairs, Chars(), 2, torch.device("cpu"))
+    best = reference_scores(model, examples, pairs, Chars(), 2, torch.device("cpu"))
+    lm = model.members[1]
+    for p in pairs:
+        r, tokens = rows[p.index], torch.tensor([best[p.index][2]])
+        assert r["ref_tm_logprob"] == pytest.approx(r["ref_logprob"], abs=1e-5)
+        with torch.no_grad():
+            alone = float(lm.score(torch.tensor([[2]]), torch.tensor([1]), tokens))
+        assert r["ref_lm_logprob"] == pytest.approx(alone, abs=1e-5)
+        fused_score = r["ref_tm_logprob"] + 0.5 * r["ref_lm_logprob"]
+        assert r["ref_fused_logprob"] == pytest.approx(fused_score, abs=1e-5)
+    plain = reference_rows(model.members[0], examples, pairs, Chars(), 2, torch.device("cpu"))
+    assert set(plain[0]) == {"ref_logprob", "ref_length"}  # a plain model reports no parts
+
+
 def test_fusion_needs_both_models():
     with pytest.raises(LabError, match="model.translation and model.lm"):
         MODELS.build("fusion", 0, 0, translation="x")
@@ -255,3 +290,30 @@ def test_lab_run_decodes_an_ensemble_and_a_fusion_of_run_directories(root, train
         got = predictions(root / name)
         assert [r["hyp"] for r in got] == [r["hyp"] for r in want]
         assert [r["logprob"] for r in got] == pytest.approx([r["logprob"] for r in want], abs=1e-5)
+
+
+def test_lab_analyze_compares_fused_scores_under_fusion(root, trained):
+    """A fusion's greedy and exact runs analyzed ``--score fused_logprob``: the rows are the
+    fused scores each run wrote (the reference's included), the fused mode is never below
+    greedy's output where proved, and a field a run lacks is refused in one line."""
+    run = root / "warmup"
+    no_model = tiny(eval__limit=4, **{k.replace(".", "__"): None for k in MODEL_KEYS})
+    fus = ["model=fusion", f"model.translation={run}", f"model.lm={run}", "model.lm_weight=0.5"]
+    dirs = {name: root / "fusion_analysis" / name for name in ("greedy", "exact")}
+    for name, search in (("greedy", ["search=greedy"]), ("exact", ["search=exact"])):
+        ok(lab(["run", *no_model, *fus, *search, f"hydra.run.dir={dirs[name]}"], root, trained))
+    out = root / "fusion_analysis_out"
+    args = ["analyze", str(dirs["greedy"]), "--exact", str(dirs["exact"]), "--out", str(out)]
+    ok(lab([*args, "--score", "fused_logprob"], root, trained))
+    sent = pd.read_csv(out / "analysis_sentences.csv").set_index("id")
+    greedy = {r["id"]: r for r in predictions(dirs["greedy"])}
+    exact = {r["id"]: r for r in predictions(dirs["exact"])}
+    for i, row in sent.iterrows():
+        assert row.hyp_logprob == pytest.approx(greedy[i]["fused_logprob"])
+        assert row.exact_logprob == pytest.approx(exact[i]["fused_logprob"])
+        assert row.ref_logprob == pytest.approx(exact[i]["ref_fused_logprob"])
+        if row.proved_optimal:
+            assert row.exact_logprob >= row.hyp_logprob - 1e-4
+    proc = lab([*args[:-2], "--out", str(root / "x"), "--score", "lm_logprob_typo"], root, trained)
+    assert proc.returncode != 0 and "have no 'lm_logprob_typo'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -83,10 +83,37 @@ def batching_row(label: str, res: dict[str, Any]) -> str:
     return f"| `sorted_batches` | {what} | yes | | {speedup} | {same} | `{cmd}` |"
 
 
+def exact_rows(compares: dict[str, dict[str, Any]]) -> list[str]:
+    """The exact-search table: one ``lab.bench.exact_compare`` JSON a row, whole runs."""
+    if not compares:
+        return []
+    rows = [
+        "",
+        "Exact search, whole runs (`lab.bench.exact_compare`: the run before the lever against"
+        " the run with it, each one `lab run` of the split; one run each, so no interval):",
+        "",
+        "| lever | what | speedup | same proved set | proved outputs identical | command |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, res in sorted(compares.items()):
+        sec, proved, n = res["decode_seconds"], res["proved"], res["n"]
+        what = (
+            f"{n} sentences: {sec['before']:.0f} s -> {sec['after']:.0f} s; proved"
+            f" {proved['before']} -> {proved['after']}; all outputs identical"
+            f" {100 * res['identical']:.1f}%"
+        )
+        rows.append(
+            f"| {label} | {what} | {res['speedup']:.3f} | {_yes(res['same_proved_set'])} |"
+            f" {100 * res['identical_proved']:.1f}% | `{res['command']}` |"
+        )
+    return rows
+
+
 def render_levers(
     levers: dict[str, Any],
     int8: dict[str, dict[str, Any]],
     batching: dict[str, dict[str, Any]] | None = None,
+    exact: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The page: the environment, the table, the raw medians."""
     env = levers["environment"]
@@ -113,5 +140,6 @@ def render_levers(
     rows = lever_rows(levers)
     rows += [batching_row(label, res) for label, res in sorted((batching or {}).items())]
     rows += [int8_row(label, res) for label, res in sorted(int8.items())]
+    rows += exact_rows(exact or {})
     times = ", ".join(f"`{k}` {v:.4f}" for k, v in sorted(levers["times_s"].items()))
     return "\n".join(head + rows + ["", f"Raw medians (s): {times}", ""])

@@ -41,7 +41,6 @@ SOURCES = (  # committed files that are data or hand-written, not rebuilt
     "multimodel/search_errors/*analysis_rates.csv",
     "bench/**/bench.json",
     "bench/levers/*.json",
-    "bench/exact/*.json",
     "bench/profiles/*.txt",
     "throughput/throughput.json",
     "toolkits/*.csv",

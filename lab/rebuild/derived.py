@@ -129,16 +129,16 @@ def bench_pages(root: Path, out: Path) -> list[Path]:
     levers = root / "bench" / "levers"
     if (levers / "levers.json").is_file():
         code = json.loads((levers / "levers.json").read_text(encoding="utf-8"))
-        int8, batching = (
+        int8, batching, exact = (
             {
                 p.stem.removeprefix(kind).replace("_", " "): json.loads(p.read_text("utf-8"))
                 for p in sorted(levers.glob(f"{kind}*.json"))
             }
-            for kind in ("int8_", "batching_")
+            for kind in ("int8_", "batching_", "exact_")
         )
         page = out / "bench" / "levers" / "levers.md"
         page.parent.mkdir(parents=True, exist_ok=True)
-        written.append(atomic_write_text(page, render_levers(code, int8, batching)))
+        written.append(atomic_write_text(page, render_levers(code, int8, batching, exact)))
     return written
 
 
