@@ -42,6 +42,7 @@ def test_the_frontier_changes_the_order_not_the_proved_outputs(runs: dict[str, P
     assert got["n"] == 10 and got["search"]["after"]["frontier"] == 64
     seconds = got["decode_seconds"]
     assert got["speedup"] == pytest.approx(seconds["before"] / seconds["after"])
+    assert got["steps"]["before"] > got["steps"]["after"] > 0  # bigger rounds, fewer calls
     proved = {
         json.loads(line)["id"]
         for line in (runs["frontier1"] / "predictions.jsonl").read_text().splitlines()

@@ -103,3 +103,32 @@ def test_sorted_batches_as_quoted() -> None:
         f"decodes test2016 {SORTED['sorting_speedup']:.2f}x faster sorted"
         f" ({m['sorted']:.1f} s against {m['file_order']:.1f} s), with every output identical"
     )
+
+
+def test_exact_search_speed_figures() -> None:
+    kernels, frontier = (
+        json.loads((REPORTS / f"bench/levers/exact_{name}.json").read_text())
+        for name in ("kernels", "frontier_1024")
+    )
+    assert kernels["search"]["before"]["frontier"] == kernels["search"]["after"]["frontier"] == 256
+    assert frontier["search"]["after"]["frontier"] == 1024
+    assert kernels["decode_seconds"]["after"] == frontier["decode_seconds"]["before"]
+    k, fr = kernels["decode_seconds"], frontier["decode_seconds"]
+    assert said(f"{k['after']:.0f} s against the {k['before']:.0f} s of the committed run")
+    assert said(f"a ratio of {kernels['speedup']:.3f}. No gain is shown")
+    assert said(f"{fr['after']:.0f} s against {fr['before']:.0f} s, {frontier['speedup']:.3f}x")
+    steps, exp = frontier["steps"], frontier["expanded"]
+    assert said(f"in {steps['after']} `step` calls against {steps['before']}")
+    assert said(f"(and {exp['after']} expansions against {exp['before']}")
+    for res in (kernels, frontier):
+        assert res["same_proved_set"] and res["identical_proved"] == 1.0
+    proved = frontier["proved"]["after"]
+    assert said(f"Both runs prove the same {proved} sentences, and every proved output")
+    unproved = frontier["n"] - proved
+    assert said("Three of the six sentences") and unproved == 6
+    assert len(frontier["differing_ids"]) == 3
+    minutes = fr["after"] / 60
+    assert fr["after"] <= 15 * 60 and said(
+        f"**met in this run**: {fr['after']:.0f} s, {minutes:.1f}"
+    )
+    assert said(f"and {k['before']:.0f} s in its rerun")

@@ -201,3 +201,31 @@ def test_narrow_draft_figures() -> None:
     assert (base / target).iloc[0] > 1.5 and (base / target).iloc[1:].max() < 1.5
     per_call = target / (spec.spec_target_calls * n) * 1e3
     assert said(f"({listed(per_call, '{:.2f}')} ms per call)")
+
+
+def test_search_errors_under_the_fused_score() -> None:
+    rates = {
+        w: pd.read_csv(
+            REPORTS / f"multimodel/search_errors/fusion_w{w}/analysis_rates.csv"
+        ).set_index("search")
+        for w in ("0.0", "0.2")
+    }
+    plain, fused = rates["0.0"], rates["0.2"]
+    assert (plain.n == 200).all() and (fused.n == 200).all()
+    exact = f(fused.exact_bleu.iloc[0]), f(fused.exact_len_ratio.iloc[0])
+    assert said(f"at w = 0.2 it scores {exact[0]} BLEU with a length ratio of {exact[1]}")
+    assert said(f"against {f(plain.exact_bleu.iloc[0])} and {f(plain.exact_len_ratio.iloc[0])} for")
+    beam, greedy = (fused.loc[s].search_error for s in ("beam", "greedy"))
+    beam0, greedy0 = (plain.loc[s].search_error for s in ("beam", "greedy"))
+    assert said(f"on {pct(beam)} of the sentences against {pct(beam0)}; greedy on {pct(greedy)}")
+    assert said(f"against {pct(greedy0)}. Beam's outputs")
+    assert beam > beam0 and greedy > greedy0  # "adds search errors"
+    assert said(f"({f(fused.loc['beam'].bleu)} BLEU against {f(plain.loc['beam'].bleu)}")
+    lens = f(fused.loc["beam"].len_ratio), f(plain.loc["beam"].len_ratio)
+    assert said(f"length ratio {lens[0]} against {lens[1]})")
+    model = {pct(v) for v in [*plain.model_error, *fused.model_error]}
+    assert model == {"98.0%"} and said("reference on 98.0% of the sentences at both weights")
+    secs = [
+        runs("multimodel/search_errors/fusion_runs").set_index("model.lm_weight").decode_seconds
+    ][0]
+    assert said(f"took {secs[0.0]:.0f} s at w = 0 and {secs[0.2]:.0f} s at w = 0.2")

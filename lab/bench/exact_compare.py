@@ -7,9 +7,9 @@ A change to how the search explores (its order, its frontier, its kernels) must 
 proved sentence's output as it was, and prove the same sentences; a sentence that ran out of
 budget returns the best it found, which the exploration order may change, so those are counted
 apart. The JSON holds both runs' decode seconds (``results.json``) and their ratio, the proved
-counts and whether the sets are equal, the share of identical outputs over all sentences and
-over those proved by both, the largest log-prob gap among the identical ones, the ids whose
-output differs, and each run's search settings.
+counts and whether the sets are equal, both runs' ``step`` calls and expansions, the share of
+identical outputs over all sentences and over those proved by both, the largest log-prob gap
+among the identical ones, the ids whose output differs, and each run's search settings.
 """
 
 from __future__ import annotations
@@ -48,11 +48,16 @@ def compare(before: Path, after: Path) -> dict[str, Any]:
     both = proved_a & proved_b
     results = {name: load_results(run) for name, run in (("before", before), ("after", after))}
     seconds = {name: r["metrics"]["decode_seconds"] for name, r in results.items()}
+    counts = {
+        key: {name: r["metrics"].get(f"cost_{key}") for name, r in results.items()}
+        for key in ("steps", "expanded")
+    }
     return {
         "runs": {"before": str(before), "after": str(after)},
         "n": len(a),
         "decode_seconds": seconds,
         "speedup": seconds["before"] / seconds["after"],
+        **counts,
         "proved": {"before": len(proved_a), "after": len(proved_b)},
         "same_proved_set": proved_a == proved_b,
         "identical": len(same) / len(a),

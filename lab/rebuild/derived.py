@@ -41,6 +41,8 @@ RATE_DIRS = (
     "multimodel/search_errors/seed1",
     "multimodel/search_errors/seed2",
     "multimodel/search_errors/ensemble",  # the first 200 sentences
+    "multimodel/search_errors/fusion_w0.0",  # LM fusion, by the fused score, 200 sentences
+    "multimodel/search_errors/fusion_w0.2",
 )
 _RUN_METRICS = ("run", "search", "beam_size", "bleu", "len_ratio", "exact_bleu", "exact_len_ratio")
 _SENTENCE = (

@@ -66,6 +66,7 @@ class BranchAndBound:
 
     name = "exact"
     container: type[Container] = Container
+    default_frontier = 256  # prefixes a round expands when the config names none
     inputs, constraint_kinds = ("constraints",), ("prefix",)  # optional input: forced prefixes
 
     def __init__(
@@ -76,7 +77,7 @@ class BranchAndBound:
         min_len: int = 0,
         budget: int = 40000,
         time_limit: float | None = None,
-        frontier: int = 256,
+        frontier: int | None = None,
         seed_beam: int = 4,
         penalty: str = "none",
         alpha: float = 0.0,
@@ -101,7 +102,9 @@ class BranchAndBound:
             )
         self.nbest = check_positive("nbest", nbest)
         self.budget = check_positive("budget", budget)
-        self.frontier = check_positive("frontier", frontier)
+        self.frontier = check_positive(
+            "frontier", self.default_frontier if frontier is None else frontier
+        )
         self.seed_beam = check_positive("seed_beam", seed_beam)
         self.limits = Limits(max_len_a, max_len_b, min_len)
         if time_limit is not None and float(time_limit) <= 0:
