@@ -10,7 +10,7 @@ import pandas as pd
 
 from tests.report_data import REPORTS, f, interval, paired_table, pct, runs, said
 
-NARROW = REPORTS / "multimodel/speculative/narrow/runs"
+AFTER = REPORTS / "multimodel/speculative/narrow/after/runs/search=greedy,repeat=2"
 
 GRID_OFF = "[0]"
 
@@ -170,7 +170,7 @@ def test_the_second_models_figures() -> None:
 def test_narrow_draft_figures() -> None:
     df = runs("multimodel/speculative/narrow/runs")
     greedy = df[df.search == "greedy"].iloc[0]  # the run before the sweep
-    after = json.loads((NARROW / "search=greedy,repeat=2/results.json").read_text())["metrics"]
+    after = json.loads((AFTER / "results.json").read_text())["metrics"]  # rerun after the sweep
     assert df[df.search == "greedy"].decode_seconds.tolist() == [greedy.decode_seconds]
     spec = df[df.search == "speculative"].set_index("search.gamma").sort_index()
     assert list(spec.index.astype(int)) == [2, 3, 4] and (spec.bleu == greedy.bleu).all()
@@ -226,6 +226,6 @@ def test_search_errors_under_the_fused_score() -> None:
     model = {pct(v) for v in [*plain.model_error, *fused.model_error]}
     assert model == {"98.0%"} and said("reference on 98.0% of the sentences at both weights")
     secs = [
-        runs("multimodel/search_errors/fusion_runs").set_index("model.lm_weight").decode_seconds
+        runs("multimodel/search_errors/fusion/runs").set_index("model.lm_weight").decode_seconds
     ][0]
     assert said(f"took {secs[0.0]:.0f} s at w = 0 and {secs[0.2]:.0f} s at w = 0.2")
