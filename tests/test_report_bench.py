@@ -12,7 +12,7 @@ from tests.report_data import REPORTS, said, table
 
 QUICK = [
     json.loads((REPORTS / f"bench/{d}/bench.json").read_text())
-    for d in ("quick", "quick_2", "quick_3", "quick_4")
+    for d in ("quick", "quick_2", "quick_3", "quick_4", "quick_5")
 ]
 LEVERS = json.loads((REPORTS / "bench/levers/levers.json").read_text())
 INT8 = json.loads((REPORTS / "bench/levers/int8_multi30k_transformer.json").read_text())
@@ -31,7 +31,7 @@ def verdict(values: list[float], target: str) -> str:
 
 
 def test_the_quick_table_is_every_run_with_the_verdict_they_give() -> None:
-    rows = table("| figure | run 1 | run 2 | run 3 | run 4 | target | verdict |")
+    rows = table("| figure | run 1 | run 2 | run 3 | run 4 | run 5 | target | verdict |")
     assert len(rows) == 10
     for name, *cells, target, said_verdict in rows:
         values = [q[name.strip("`")] for q in QUICK]
@@ -103,6 +103,15 @@ def test_sorted_batches_as_quoted() -> None:
         f"decodes test2016 {SORTED['sorting_speedup']:.2f}x faster sorted"
         f" ({m['sorted']:.1f} s against {m['file_order']:.1f} s), with every output identical"
     )
+
+
+def test_the_layout_part_of_samples_overhead() -> None:
+    last = QUICK[-1]
+    assert all("sample_apart_layout_n16" not in q for q in QUICK[:-1])
+    layout, total = last["sample_apart_layout_n16"], last["sample_overhead_n16"]
+    assert said(f"took {layout:.3f} times the grouped floor's")
+    assert layout >= total and said(f"as much as all of sample's overhead ({total:.3f})")
+    assert last["search_rounds"] >= 7 and last["overhead_rounds"] >= 5
 
 
 def test_exact_search_speed_figures() -> None:
