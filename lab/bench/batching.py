@@ -12,7 +12,6 @@ says all of them).
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,18 +55,12 @@ def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
         for way in order:
             outputs[way], took = decode(model, search, ways[way])
             seconds[way].append(took)
-    median = {w: statistics.median(v) for w, v in seconds.items()}
     same = sum(outputs["sorted"][i] == outputs["file_order"][i] for i in outputs["sorted"])
-    return {
-        "run": str(run_dir),
-        "n": len(pairs),
-        "batch_size": batch_size,
-        "repeats": repeats,
-        "seconds": seconds,
-        "median_s": median,
-        "sorting_speedup": median["file_order"] / median["sorted"],
-        "identical": same / len(pairs),
-    }
+    out = run_pair.timings(run_dir, len(pairs), batch_size, repeats, seconds)
+    median = out["median_s"]
+    out["sorting_speedup"] = median["file_order"] / median["sorted"]
+    out["identical"] = same / len(pairs)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,9 +21,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.io import atomic_write_text
-from lab.results import load_results
-
-PREDICTIONS = "predictions.jsonl"
+from lab.results import PREDICTIONS, load_results, read_predictions
 
 
 def _rows(run: Path) -> dict[Any, dict[str, Any]]:
@@ -31,7 +29,7 @@ def _rows(run: Path) -> dict[Any, dict[str, Any]]:
     path = run / PREDICTIONS
     if not path.is_file():
         raise LabError(f"{path} is missing; pass a completed `lab run` of search=exact.")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_predictions(run)
     if not all("proved_optimal" in r for r in rows):
         raise LabError(f"{path} has no proved_optimal flags; pass a run of an exact search.")
     return {r["id"]: r for r in rows}

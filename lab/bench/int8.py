@@ -13,7 +13,6 @@ identical to float32 and the largest log-prob gap among those. One torch thread 
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +44,10 @@ def compare(run_dir: Path, repeats: int, batch_size: int) -> dict[str, Any]:
         for name, hyps in best.items()
     }
     same = [i for i, (a, b) in enumerate(zip(*best.values(), strict=True)) if a.tokens == b.tokens]
-    median = {name: statistics.median(v) for name, v in seconds.items()}
+    out = run_pair.timings(run_dir, len(pairs), batch_size, repeats, seconds)
+    median = out["median_s"]
     return {
-        "run": str(run_dir),
-        "n": len(pairs),
-        "batch_size": batch_size,
-        "repeats": repeats,
-        "seconds": seconds,
-        "median_s": median,
+        **out,
         "int8_speedup": median["fp32"] / median["int8"],
         "bleu": {name: sacrebleu.corpus_bleu(t, [refs]).score for name, t in texts.items()},
         "identical": len(same) / len(pairs),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,21 @@ def abba(first: str, second: str, repeats: int) -> list[str]:
     machine load hits both alike."""
     pairs = ((first, second), (second, first))
     return [name for r in range(repeats) for name in pairs[r % 2]]
+
+
+def timings(
+    run_dir: Path, n: int, batch_size: int, repeats: int, seconds: dict[str, list[float]]
+) -> dict[str, Any]:
+    """What every pair's JSON opens with: the run, its size and settings, each way's seconds
+    per repeat and their medians."""
+    return {
+        "run": str(run_dir),
+        "n": n,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "seconds": seconds,
+        "median_s": {way: statistics.median(v) for way, v in seconds.items()},
+    }
 
 
 def main(
