@@ -42,18 +42,9 @@ from lab.bench.common import (
     random_batch,
     round_times,
 )
+from lab.bench.tried import TRIED_STEP, patched
 from lab.registry import SEARCHES
 from lab.search.processors.constraints import BanTokens, MinLength
-
-
-@contextlib.contextmanager
-def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
 
 
 @contextlib.contextmanager
@@ -129,6 +120,7 @@ TRIED: dict[str, tuple[str, Callable[[Any], Callable[[], Any]]]] = {
         " (torch.ops.mkldnn._linear_pointwise) instead of MKL",
         onednn_output,
     ),
+    **{name: (what, lambda model, on=on: on) for name, (what, on) in TRIED_STEP.items()},
 }
 
 
