@@ -24,6 +24,7 @@ from lab.rebuild import dashboard, derived
 from lab.rebuild.babi_seeds import babi_seeds
 from lab.rebuild.context import contexts
 from lab.rebuild.ensemble_errors import ensemble_errors
+from lab.rebuild.rate_intervals import rate_intervals
 from lab.rebuild.seed_rates import rates_over_seeds
 from lab.rebuild.specs import CONTEXT, table_specs
 from lab.report import ReportNote, SkippedRunWarning, report
@@ -68,6 +69,7 @@ def rebuild(root: Path, out: Path) -> list[Path]:
             written += derived.analysis_rates(root / sub, out / sub)
     written += rates_over_seeds(out)
     written += ensemble_errors(root, out)
+    written += rate_intervals(root, out)
     written += babi_seeds(root, out)
     written += derived.anchors(root, out)
     written += derived.bench_pages(root, out)

@@ -49,14 +49,15 @@ def length_penalty_seeds() -> list[TableSpec]:
     ]
 
 
-def gru_paired() -> TableSpec:
-    """The GRU's beam 5 and GNMT-penalized beam 5 (alpha 0.6, 1.0) against its greedy, on the
-    same sentences (one trained model: the intervals are over sentences, not seeds)."""
+def rnn_paired(model: str) -> TableSpec:
+    """An RNN's (``gru``, ``lstm``) beam 5 and GNMT-penalized beam 5 (alpha 0.6, 1.0) against
+    its greedy, on the same sentences (one trained model: the intervals are over sentences,
+    not seeds)."""
     keys = {"rows": ("search", "search.alpha"), "cols": ("model",), "metric": "bleu"}
     return TableSpec(
-        "multi30k/gru/runs",
+        f"multi30k/{model}/runs",
         "multi30k",
-        {"baseline": "search=greedy,search.alpha=-", "name": "multi30k_gru_paired", **keys},
+        {"baseline": "search=greedy,search.alpha=-", "name": f"multi30k_{model}_paired", **keys},
     )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from lab.rebuild.intervals import (
     exact_paired,
-    gru_paired,
     length_penalty_seeds,
+    rnn_paired,
     sampling_paired,
 )
 from lab.rebuild.multimodel import multimodel
@@ -126,7 +126,7 @@ def table_specs() -> list[TableSpec]:
         ),
         *_multi30k_seeds(),
         *length_penalty_seeds(),
-        gru_paired(),
+        rnn_paired("gru"),
         *(
             TableSpec(
                 "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
