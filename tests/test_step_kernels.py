@@ -5,45 +5,69 @@ import torch
 from torch import nn
 
 import lab.models  # noqa: F401  (registration)
+from lab.models.linear import linear, packed, packs
 from lab.models.packed import worth_packing
-from lab.models.projection import project, transposed
+from lab.models.quantize import quantize
 from lab.registry import MODELS
 
 
-def test_the_transposed_projection_equals_the_linear_layer() -> None:
+def test_the_packed_linear_equals_the_linear_layer() -> None:
     torch.manual_seed(0)
-    out = nn.Linear(16, 50, bias=False)
     h = torch.randn(3, 4, 16)
     with torch.no_grad():
-        torch.testing.assert_close(project(out, h), out(h), rtol=1e-6, atol=1e-6)
-        biased = nn.Linear(16, 50)
-        torch.testing.assert_close(project(biased, h), biased(h), rtol=1e-6, atol=1e-6)
+        for layer in (nn.Linear(16, 50, bias=False), nn.Linear(16, 50)):
+            assert packs(layer, h)
+            torch.testing.assert_close(linear(layer, h), layer(h), rtol=1e-6, atol=1e-6)
+            relu = torch.relu(layer(h))
+            torch.testing.assert_close(linear(layer, h, relu=True), relu, rtol=1e-6, atol=1e-6)
 
 
-def test_the_transposed_copy_follows_every_update_of_the_weight() -> None:
+def test_the_packed_copy_follows_every_update_of_the_weight() -> None:
     torch.manual_seed(0)
     out = nn.Linear(8, 20, bias=False)
     h = torch.randn(5, 8)
     with torch.no_grad():
-        first = transposed(out)
-        assert transposed(out) is first  # cached while the weight is unchanged
+        first = packed(out)
+        assert packed(out) is first  # cached while the weight is unchanged
         out.weight.mul_(2.0)  # an optimizer's in-place update
-        torch.testing.assert_close(project(out, h), out(h))
+        torch.testing.assert_close(linear(out, h), out(h))
         out.weight = nn.Parameter(torch.randn(20, 8))  # a new weight tensor
-        torch.testing.assert_close(project(out, h), out(h))
+        torch.testing.assert_close(linear(out, h), out(h))
 
 
-def test_with_gradients_the_projection_is_the_linear_layer_and_trains_it() -> None:
+def test_with_gradients_the_layer_runs_as_it_is_and_trains() -> None:
     out = nn.Linear(8, 20, bias=False)
-    project(out, torch.randn(2, 8)).sum().backward()
+    x = torch.randn(2, 8)
+    assert not packs(out, x)
+    linear(out, x, relu=True).sum().backward()
     assert out.weight.grad is not None
 
 
-def test_a_model_built_under_inference_mode_projects_too() -> None:
+def test_a_model_built_under_inference_mode_packs_too() -> None:
     with torch.inference_mode():
         out = nn.Linear(8, 20, bias=False)
         h = torch.randn(5, 8)
-        torch.testing.assert_close(project(out, h), out(h))
+        assert packs(out, h)
+        torch.testing.assert_close(linear(out, h), out(h))
+
+
+def test_a_layer_with_a_hook_runs_as_it_is_so_the_hook_sees_every_call() -> None:
+    layer, seen = nn.Linear(8, 4), []
+    layer.register_forward_hook(lambda *_: seen.append(1))
+    with torch.no_grad():
+        x = torch.randn(2, 8)
+        assert not packs(layer, x)
+        linear(layer, x)
+    assert seen == [1]
+
+
+def test_other_dtypes_and_replaced_modules_run_as_they_are() -> None:
+    with torch.no_grad():
+        half = nn.Linear(8, 4).to(torch.bfloat16)
+        assert not packs(half, torch.randn(2, 8, dtype=torch.bfloat16))
+        quantized = quantize(nn.Sequential(nn.Linear(8, 4)), "int8")[0]  # model.quantize=int8
+        assert not packs(quantized, torch.randn(2, 8))
+        assert linear(quantized, torch.randn(2, 8)).shape == (2, 4)
 
 
 @pytest.mark.parametrize("pre_norm", [True, False])

@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -165,6 +166,19 @@ def transformers_version() -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's name as the OS reports it (``/proc/cpuinfo``'s model name on Linux), since a
+    kernel's speed, and which library's GEMM wins, depends on it; the platform's processor
+    string elsewhere, or "unknown"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment(threads: int) -> dict[str, Any]:
     """The machine and library versions a result was measured on."""
     return {
@@ -173,6 +187,7 @@ def environment(threads: int) -> dict[str, Any]:
         "transformers": transformers_version(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
         "device": "cpu",

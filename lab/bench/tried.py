@@ -4,11 +4,8 @@ so that ``reports/bench/levers.py`` can time it against the shipped code in the 
 and check whether every output token stays the same.
 
 - ``fused_qkv``: a step's self-attention projects q, k and v with one ``(D, 3D)`` product
-  instead of three ``(D, D)`` ones (CTranslate2 and fairseq's incremental decoders fuse them);
-- ``transposed_linears``: every linear layer through a contiguous ``(D_in, D_out)`` copy of its
-  weight (``lab.models.projection``, shipped for the vocabulary projection only);
-- ``onednn_linears``: every linear layer through oneDNN with a weight prepacked once
-  (``torch.ops.mkldnn._linear_pointwise``), the packed-GEMM route CTranslate2 takes with MKL;
+  (packed, as every linear layer: ``lab.models.linear``) instead of three ``(D, D)`` ones
+  (CTranslate2 and fairseq's incremental decoders fuse them);
 - ``inplace_ban``: the ban processors fill the model's own log-probs in place instead of a copy
   of them (what a step costs without the copy; it breaks ``Step.log_probs``, the model's
   unprocessed scores, so it is a measurement, not a candidate).
@@ -27,7 +24,7 @@ from torch import Tensor, nn
 import lab.models.transformer as transformer
 import lab.search.contracts as contracts
 from lab.models.layers import KV, Attention, Residual, cache_mask, merge_heads, split_heads
-from lab.models.projection import transposed
+from lab.models.linear import linear
 from lab.search.types import NEG_INF
 
 
@@ -42,14 +39,15 @@ def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
         setattr(obj, name, old)
 
 
-def _fused_weights(attn: Attention) -> tuple[Tensor, Tensor]:
-    """``attn``'s q, k and v weights ``(3D, D)`` and biases ``(3D,)`` stacked, made once."""
+def _fused(attn: Attention) -> nn.Linear:
+    """``attn``'s q, k and v projections as one ``nn.Linear`` ``(D -> 3D)``, made once."""
     hit = attn.__dict__.get("_fused_qkv")
     if hit is None:
+        d = attn.q.in_features
+        hit = attn.__dict__["_fused_qkv"] = nn.Linear(d, 3 * d)
         with torch.inference_mode():
-            w = torch.cat([attn.q.weight, attn.k.weight, attn.v.weight]).detach()
-            b = torch.cat([attn.q.bias, attn.k.bias, attn.v.bias]).detach()
-        hit = attn.__dict__["_fused_qkv"] = (w, b)
+            hit.weight.copy_(torch.cat([attn.q.weight, attn.k.weight, attn.v.weight]))
+            hit.bias.copy_(torch.cat([attn.q.bias, attn.k.bias, attn.v.bias]))
     return hit
 
 
@@ -60,52 +58,20 @@ def fused_self_attention(
     grown: list[KV] = []
 
     def self_attend(h: Tensor) -> Tensor:
-        w, b = _fused_weights(attn)
-        q, k, v = F.linear(h, w, b).split(h.size(-1), dim=-1)  # (N, T, D) each
+        q, k, v = linear(_fused(attn), h).split(h.size(-1), dim=-1)  # (N, T, D) each
         q, k, v = (split_heads(z, attn.n_heads) for z in (q, k, v))  # (N, H, T, Dh)
         k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (N, H, t+T, Dh)
         grown.append((k, v))
         mask = cache_mask(h.size(1), k.size(2), h.device)
-        return attn.out(merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))
+        return linear(
+            attn.out, merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+        )
 
     return residual(x, self_attend), grown[0]
 
 
 def fused_qkv() -> contextlib.AbstractContextManager[None]:
     return patched(transformer, "cached_self_attention", fused_self_attention)
-
-
-def _linear_through(kernel: Callable[[nn.Linear, Tensor], Tensor]) -> Callable[..., Tensor]:
-    """An ``nn.Linear.forward`` that runs ``kernel`` at inference and ``F.linear`` otherwise."""
-
-    def forward(self: nn.Linear, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled():
-            return F.linear(x, self.weight, self.bias)
-        flat = x.reshape(-1, x.size(-1))  # (N, D_in)
-        return kernel(self, flat).view(*x.shape[:-1], -1)  # (..., D_out)
-
-    return forward
-
-
-def _transposed(linear: nn.Linear, flat: Tensor) -> Tensor:
-    wt = transposed(linear)  # (D_in, D_out)
-    return torch.mm(flat, wt) if linear.bias is None else torch.addmm(linear.bias, flat, wt)
-
-
-def _onednn(linear: nn.Linear, flat: Tensor) -> Tensor:
-    packed = linear.__dict__.get("_onednn_weight")
-    if packed is None:
-        w = linear.weight.detach()
-        packed = linear.__dict__["_onednn_weight"] = torch.ops.mkldnn._reorder_linear_weight(w, 32)
-    return torch.ops.mkldnn._linear_pointwise(flat, packed, linear.bias, "none", [], "")
-
-
-def transposed_linears() -> contextlib.AbstractContextManager[None]:
-    return patched(nn.Linear, "forward", _linear_through(_transposed))
-
-
-def onednn_linears() -> contextlib.AbstractContextManager[None]:
-    return patched(nn.Linear, "forward", _linear_through(_onednn))
 
 
 def _ban_in_place(log_probs: Tensor, ids: list[int]) -> Tensor:
@@ -123,15 +89,6 @@ TRIED_STEP: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager[
     "fused_qkv": (
         "a step's self-attention q, k and v in one (D, 3D) product (lab.bench.tried)",
         fused_qkv,
-    ),
-    "transposed_linears": (
-        "every linear layer through a contiguous (D_in, D_out) copy of its weight, as the"
-        " vocabulary projection (lab.bench.tried)",
-        transposed_linears,
-    ),
-    "onednn_linears": (
-        "every linear layer through oneDNN with a prepacked weight (lab.bench.tried)",
-        onednn_linears,
     ),
     "inplace_ban": (
         "the ban processors fill the model's log-probs in place, no copy per step: the copy's"

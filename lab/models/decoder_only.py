@@ -32,7 +32,7 @@ from lab.models.layers import (
     split_heads,
     step_layers,
 )
-from lab.models.projection import project
+from lab.models.linear import linear
 from lab.registry import MODELS
 
 
@@ -167,7 +167,7 @@ class DecoderOnly(DecoderModel):
         """Target-vocabulary logits ``(..., V_tgt)``; tied to the first ``V_tgt`` embedding rows."""
         if self.out is None:
             return F.linear(x, self.embed.weight[: self.tgt_vocab_size])
-        return project(self.out, x)
+        return linear(self.out, x)
 
     def _embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
         return self.drop(self.embed(tokens) * self.scale + self.positions(positions))  # (N, T, D)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from lab.errors import LabError
 from lab.models.base import Leaf, State
 from lab.models.copy import masked_attention
+from lab.models.linear import linear
 
 KV = tuple[Tensor, Tensor]  # keys and values ``(N, H, T, Dh)`` each
 
@@ -75,14 +76,16 @@ class Attention(nn.Module):
 
     def project_kv(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values ``(N, H, T, Dh)`` of ``x`` ``(N, T, D)``; cacheable."""
-        return split_heads(self.k(x), self.n_heads), split_heads(self.v(x), self.n_heads)
+        return split_heads(linear(self.k, x), self.n_heads), split_heads(
+            linear(self.v, x), self.n_heads
+        )
 
     def attend(self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
         """``query`` ``(N, Tq, D)`` against cached ``k, v`` ``(N, H, Tk, Dh)``; mask True=keep."""
-        q = split_heads(self.q(query), self.n_heads)  # (N, H, Tq, Dh)
+        q = split_heads(linear(self.q, query), self.n_heads)  # (N, H, Tq, Dh)
         p = self.dropout if self.training else 0.0
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        return self.out(merge_heads(o))  # (N, Tq, D)
+        return linear(self.out, merge_heads(o))  # (N, Tq, D)
 
     def attend_beams(self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor, beam: int) -> Tensor:
         """One decoding step of ``B*K`` hypotheses against per-sentence ``k, v`` ``(B, H, S, Dh)``.
@@ -101,10 +104,10 @@ class Attention(nn.Module):
         kernel, which returns no weights, so asking for them adds one product and softmax and
         changes no output."""
         nk, t = query.shape[:2]  # B*K, T
-        q = self.q(query).reshape(nk // beam, beam * t, -1)  # (B, K*T, D)
+        q = linear(self.q, query).reshape(nk // beam, beam * t, -1)  # (B, K*T, D)
         q = split_heads(q, self.n_heads)  # (B, H, K*T, Dh)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, K*T, Dh)
-        out = self.out(merge_heads(o).reshape(nk, t, -1))  # (B*K, T, D)
+        out = linear(self.out, merge_heads(o).reshape(nk, t, -1))  # (B*K, T, D)
         if not weights:
             return out, None
         b, h, kt, dh = q.shape
@@ -121,7 +124,8 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        first, _, drop, second = self.net  # Linear, ReLU, Dropout, Linear
+        return linear(second, drop(linear(first, x, relu=True)))
 
 
 class Residual(nn.Module):

@@ -36,8 +36,8 @@ from lab.models.layers import (
     init_weights,
     step_layers,
 )
+from lab.models.linear import linear
 from lab.models.packed import encode_packed, worth_packing
-from lab.models.projection import project
 from lab.registry import MODELS
 from lab.vocab import PAD_ID, SEP_ID
 
@@ -264,7 +264,7 @@ class Transformer(DecoderModel):
         with ``copy``, the mixture's log-probabilities, the K*T positions of a sentence being
         K*T queries of its copy attention (``x`` ``(B*K, T, D)``: the embedded input tokens)."""
         if self.copy is None:
-            return lambda h: project(self.out, self.dec_norm(h))
+            return lambda h: linear(self.out, self.dec_norm(h))
         k, d = state.beam_size, self.d_model
         emb = x.reshape(x.size(0) // k, -1, d)  # (B, K*T, D)
 
@@ -282,7 +282,7 @@ class Transformer(DecoderModel):
         source, mask = self._copy_source(sh)  # (B, S, D), (B, S)
         a, ctx = self.copy_attn(f, sh["copy_keys"], source, mask)  # (B, N, S), (B, N, D)
         gate_in = torch.cat([f, ctx, emb], dim=-1)  # (B, N, 3D)
-        return self.copy(project(self.out, f), a, sh["copy_ids"], gate_in, mask)  # (B, N, V)
+        return self.copy(linear(self.out, f), a, sh["copy_ids"], gate_in, mask)  # (B, N, V)
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
         """Teacher-forced logits ``(B, T, V)``; with ``copy``, log-probabilities."""

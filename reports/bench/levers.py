@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 import lab.models.layers as layers
+import lab.models.linear as packed_linear
 import lab.models.transformer as transformer
 import lab.search.beam.candidates as candidates
 from lab.bench.common import (
@@ -55,10 +56,10 @@ def two_fills() -> Iterator[None]:
 
 
 LEVERS: dict[str, tuple[str, Callable[[], Any]]] = {
-    "transposed_output": (
-        "vocabulary projection through a contiguous (D, V) copy of the weight"
-        " (lab.models.projection)",
-        lambda: patched(transformer, "project", lambda linear, h: linear(h)),
+    "packed_linears": (
+        "every linear layer of the Transformer and the vocabulary projection through oneDNN with"
+        " a weight prepacked once (lab.models.linear)",
+        lambda: patched(packed_linear, "ONEDNN", False),
     ),
     "one_fill": (
         "the ban processors (PAD, BOS, EOS before the minimum length) as one index_fill per"
@@ -89,18 +90,6 @@ def plain_attention(q, k, v, attn_mask=None, dropout_p=0.0):  # noqa: ANN001, AN
     return torch.softmax(w, -1) @ v
 
 
-def onednn_output(model: Any) -> Callable[[], Any]:
-    """The vocabulary projection through oneDNN with a prepacked weight."""
-    packed = torch.ops.mkldnn._reorder_linear_weight(model.out.weight.detach(), 32)
-
-    def project(linear: Any, h: Any) -> Any:
-        flat = h.reshape(-1, h.size(-1))
-        out = torch.ops.mkldnn._linear_pointwise(flat, packed, None, "none", [], "")
-        return out.view(*h.shape[:-1], -1)
-
-    return lambda: patched(transformer, "project", project)
-
-
 PLAIN_F = SimpleNamespace(**{**vars(F), "scaled_dot_product_attention": plain_attention})
 
 # levers measured and not shipped, each switched on alone: name -> (what, context from model)
@@ -114,11 +103,6 @@ TRIED: dict[str, tuple[str, Callable[[Any], Callable[[], Any]]]] = {
                 SimpleNamespace(**{**vars(F), "scaled_dot_product_attention": plain_attention}),
             )
         ),
-    ),
-    "onednn_output": (
-        "vocabulary projection through oneDNN with a prepacked weight"
-        " (torch.ops.mkldnn._linear_pointwise) instead of MKL",
-        onednn_output,
     ),
     **{name: (what, lambda model, on=on: on) for name, (what, on) in TRIED_STEP.items()},
 }
