@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.bench.render import cpu_name
+
 
 def _yes(value: bool) -> str:
     return "yes" if value else "**no**"
@@ -121,7 +123,7 @@ def render_levers(
         "# Speed levers, one by one",
         "",
         f"{env['date']}: torch {env['torch']}, {env['torch_threads']} torch thread,"
-        f" {env['cpu_count']} CPUs, {env['platform']}.",
+        f" {env['cpu_count']} CPUs{cpu_name(env)}, {env['platform']}.",
         "",
         "Speedup of a shipped lever: time with it switched off (all else on) / time with every"
         " lever on; of a lever tried and not shipped: time with every shipped lever on / time"

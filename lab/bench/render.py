@@ -10,6 +10,11 @@ from lab.bench.figures import FIGURES
 PASS_MARK = {True: "pass", False: "FAIL", None: "skipped"}
 
 
+def cpu_name(env: dict[str, Any]) -> str:
+    """`` (the CPU model)`` for an environment that recorded it; older JSON did not."""
+    return f" ({env['cpu']})" if env.get("cpu") else ""
+
+
 def render_md(res: dict[str, Any]) -> str:
     """``bench.md``: the figures against their targets, then how they were measured."""
     env = res["environment"]
@@ -17,7 +22,8 @@ def render_md(res: dict[str, Any]) -> str:
         f"# lab bench ({res['mode']})",
         "",
         f"{env['date']}: torch {env['torch']}, transformers {env['transformers']}, "
-        f"{env['torch_threads']} torch threads, {env['cpu_count']} CPUs, {env['platform']}.",
+        f"{env['torch_threads']} torch threads, {env['cpu_count']} CPUs{cpu_name(env)},"
+        f" {env['platform']}.",
         "",
         "| figure | value | target | pass |",
         "|---|---|---|---|",
