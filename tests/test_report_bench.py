@@ -164,3 +164,19 @@ def test_exact_search_speed_figures() -> None:
         f"**met in this run**: {fr['after']:.0f} s, {minutes:.1f}"
     )
     assert said(f"and {k['before']:.0f} s in its rerun")
+
+
+def test_where_beams_own_time_goes() -> None:
+    d = json.loads((REPORTS / "bench/levers/overhead_parts.json").read_text())
+    parts = {k: v["share"] for k, v in d["parts"].items()}
+
+    def pct(name: str) -> str:
+        return f"{100 * parts[name]:.1f}%"
+
+    assert said(f"{d['repeats']} calls of {1000 * d['call_s']:.0f} ms")
+    assert said(f"the model's steps {pct('model step')} and its reorders {pct('model reorder')}")
+    stepper, selection = pct("stepper (all of advance)"), pct("candidate selection (top 2K)")
+    assert said(f"the stepper {stepper} (its candidate selection {selection}")
+    assert said(f"the logits processors {pct('processors')}.")
+    assert parts["stepper (all of advance)"] + parts["processors"] > 0.05  # "more than the 5%"
+    assert parts["candidate selection (top 2K)"] < parts["stepper (all of advance)"]
