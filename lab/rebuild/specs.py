@@ -53,6 +53,13 @@ def _babi_paired() -> TableSpec:
     return TableSpec("babi/runs/babi_joint", "babi", {"name": "babi_joint_paired", **keys})
 
 
+def _babi_1k_paired() -> TableSpec:
+    """Beam 5 against greedy on each task's own model (one per task, seed 0), same questions."""
+    keys = {"metric": "accuracy", "rows": ("task.task_id",), "cols": ("search",)}
+    options = {"name": "babi_1k_paired", "baseline": "search=greedy", **keys}
+    return TableSpec("babi/runs/babi_1k", "babi", options)
+
+
 def _multi30k_seeds() -> list[TableSpec]:
     """The Transformer's greedy and beam over seeds: pooled, and paired per seed."""
     paired = {"metric": "bleu", "rows": ("search",), "cols": ("seed",), "baseline": "search=greedy"}
@@ -127,6 +134,7 @@ def table_specs() -> list[TableSpec]:
         *_multi30k_seeds(),
         *length_penalty_seeds(),
         rnn_paired("gru"),
+        rnn_paired("lstm"),
         *(
             TableSpec(
                 "beam_curse/runs", "beam_curse", {"metric": m, "name": f"beam_curse_{m}", **curse}
