@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from lab.errors import LabError
 from lab.models.base import DecoderModel, State, padding_mask
 from lab.models.copy import CopyHead, copy_unsupported
+from lab.models.linear import linear
 from lab.models.rnn_attention import ATTENTIONS
 from lab.registry import MODELS
 
@@ -161,10 +162,11 @@ class RNNSeq2Seq(DecoderModel):
         embedded tokens ``emb`` ``(B, N, E)`` (with ``copy``, the mixture's log-probabilities),
         and the attention weights ``(B, N, S)`` (None without attention)."""
         if self.attn is None:
-            return self.out(self.drop(h)), None  # (B, N, V)
+            return linear(self.out, self.drop(h)), None  # (B, N, V)
         mask = shared["src_mask"]  # (B, S)
         a, ctx = self.attn(h, shared["keys"], shared["values"], mask)  # (B, N, S), (B, N, C)
-        logits = self.out(self.drop(torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))))
+        combined = torch.tanh(linear(self.combine, torch.cat([h, ctx], dim=-1)))  # (B, N, H)
+        logits = linear(self.out, self.drop(combined))
         if self.copy is None:
             return logits, a  # (B, N, V)
         gate_in = torch.cat([h, ctx, emb], dim=-1)  # (B, N, H + C + E)
