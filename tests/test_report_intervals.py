@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.report_data import f, interval, paired_table, runs, said
+from tests.report_data import REPORTS, f, interval, paired_table, runs, said
 
 
 def test_normalized_toolkit_presets_are_not_shown_apart_in_bleu() -> None:
@@ -167,3 +167,23 @@ def test_the_retrained_lstms_searches_against_its_greedy() -> None:
         assert said(f"{words} {f(new.loc[run, 'bleu'])}") and said(
             f"against {f(old.loc[run, 'bleu'])}"
         )
+
+
+def test_the_retrained_babi_tasks_beam_against_greedy() -> None:
+    t = paired_table("babi/babi_1k_retrained_paired")
+    greedy = t[t.search == "greedy"].set_index("task.task_id")
+    beam = t[t.search == "beam"].set_index("task.task_id")
+    assert list(beam.index) == list(range(1, 21))
+    shown = beam[(beam.accuracy_delta_low > 0) | (beam.accuracy_delta_high < 0)]
+    assert list(shown.index) == [8, 18] and shown.loc[8].accuracy_delta < 0
+    loss = interval(shown.loc[8], "accuracy").split(" ", 1)
+    assert said(f"task 8's loss is shown, {loss[0]} points {loss[1]}")
+    assert said(f"yes/no answers), {interval(shown.loc[18], 'accuracy')}")
+    same = int((beam.accuracy == greedy.accuracy).sum())
+    assert said(f"on the other 18 tasks no difference is shown (the same accuracy on {same} of")
+    errors = f(100 - greedy.accuracy.mean()), f(100 - beam.accuracy.mean())
+    committed = pd.read_csv(REPORTS / "babi/babi_1k_error_pivot.csv").set_index("task.task_id")
+    old = f(committed.loc["mean", "greedy"]), f(committed.loc["mean", "beam"])
+    assert said(
+        f"mean error {errors[0]} greedy and {errors[1]} beam, against {old[0]} and {old[1]}"
+    )
