@@ -187,3 +187,20 @@ def test_the_retrained_babi_tasks_beam_against_greedy() -> None:
     assert said(
         f"mean error {errors[0]} greedy and {errors[1]} beam, against {old[0]} and {old[1]}"
     )
+
+
+def test_the_retrained_10k_tasks_turn_task_8_around() -> None:
+    t = paired_table("babi/babi_10k_retrained_paired")
+    greedy = t[t.search == "greedy"].set_index("task.task_id")
+    beam = t[t.search == "beam"].set_index("task.task_id")
+    assert list(beam.index) == [1, 2, 8, 19]
+    shown = beam[(beam.accuracy_delta_low > 0) | (beam.accuracy_delta_high < 0)]
+    assert list(shown.index) == [8] and shown.loc[8].accuracy_delta > 0  # "the other direction"
+    gain = interval(shown.loc[8], "accuracy").split(" ", 1)
+    assert said(f"in the other direction, {gain[0]} points {gain[1]}, while task 19's")
+    assert said(f"task 19's {interval(beam.loc[19], 'accuracy')} and tasks 1 and 2 show none")
+    errors = f(100 - greedy.accuracy.mean()), f(100 - beam.accuracy.mean())
+    committed = pd.read_csv(REPORTS / "babi/babi_10k_error_pivot.csv").set_index("task.task_id")
+    old = f(committed.loc["mean", "greedy"]), f(committed.loc["mean", "beam"])
+    assert said(f"mean error {errors[0]} greedy and {errors[1]} beam, against {old[0]} and")
+    assert said(f"against {old[0]} and {old[1]}), turn task 8 around")

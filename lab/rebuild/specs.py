@@ -53,12 +53,13 @@ def _babi_paired() -> TableSpec:
     return TableSpec("babi/runs/babi_joint", "babi", {"name": "babi_joint_paired", **keys})
 
 
-def _babi_1k_retrained() -> TableSpec:
+def _babi_retrained(size: str) -> TableSpec:
     """The per-task models retrained with statistics: beam 5 against greedy on each task's own
     model (seed 0), the same 1000 questions."""
     keys = {"metric": "accuracy", "rows": ("task.task_id",), "cols": ("search",)}
-    options = {"name": "babi_1k_retrained_paired", "baseline": "search=greedy", **keys}
-    return TableSpec("babi/retrained/runs", "babi", options)
+    options = {"name": f"babi_{size}_retrained_paired", "baseline": "search=greedy", **keys}
+    runs = "babi/retrained/runs" if size == "1k" else f"babi/retrained_{size}/runs"
+    return TableSpec(runs, "babi", options)
 
 
 def _multi30k_seeds() -> list[TableSpec]:
@@ -148,7 +149,8 @@ def table_specs() -> list[TableSpec]:
         *_babi("10k"),
         *_babi("joint"),
         _babi_paired(),
-        _babi_1k_retrained(),
+        _babi_retrained("1k"),
+        _babi_retrained("10k"),
         TableSpec(
             "sampling_mbr/runs",
             "sampling_mbr",
