@@ -5,10 +5,14 @@ import torch
 from torch import nn
 
 import lab.models  # noqa: F401  (registration)
-from lab.models.linear import linear, packed, packs
+from lab.models.linear import linear, packed, packs, works
 from lab.models.packed import worth_packing
 from lab.models.quantize import quantize
 from lab.registry import MODELS
+
+
+def test_this_torch_runs_the_packed_kernel() -> None:
+    assert works()  # the CPU wheel CI installs has oneDNN: the packed path is what it tests
 
 
 def test_the_packed_linear_equals_the_linear_layer() -> None:

@@ -31,7 +31,28 @@ from torch import Tensor, nn
 _PACKED: weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, tuple, Tensor]] = (
     weakref.WeakKeyDictionary()
 )
-ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def works() -> bool:
+    """Whether this torch build runs the packed kernel and gets ``F.linear``'s result: checked
+    once on a tiny layer, so a build or CPU where the private oneDNN ops are missing or fail
+    decodes with the plain modules instead of failing."""
+    if not torch.backends.mkldnn.is_available() or not hasattr(
+        torch.ops.mkldnn, "_linear_pointwise"
+    ):
+        return False
+    g = torch.Generator().manual_seed(0)
+    w, x, b = (torch.randn(*shape, generator=g) for shape in ((3, 4), (2, 4), (3,)))
+    try:
+        with torch.inference_mode():
+            packed = torch.ops.mkldnn._reorder_linear_weight(w)
+            y = torch.ops.mkldnn._linear_pointwise(x, packed, b, "none", [], "")
+            return bool(torch.allclose(y, F.linear(x, w, b), atol=1e-5))
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+ONEDNN = works()
 
 
 def packs(module: nn.Module, x: Tensor) -> bool:
