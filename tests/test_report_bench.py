@@ -57,6 +57,9 @@ def test_the_levers_prose_quotes_the_levers_json() -> None:
     assert said(f"greedy {_interval(noise['greedy'])}, beam 5 {_interval(noise['beam5'])}")
     packed = lv["packed_linears"]
     assert _shown(packed["greedy"]) and _shown(packed["beam5"])
+    assert said(f"(the levers table below: {packed['beam5']['median']:.2f}x at beam 5)")
+    full = json.loads((REPORTS / "bench/bench.json").read_text())["environment"]["platform"]
+    assert full.endswith("-v1300-x86_64-with-glibc2.36") and said("this one `...-v1300`")
     assert said(f"greedy {_interval(packed['greedy'])}, beam 5 {_interval(packed['beam5'])}")
     assert _shown(lv["two_level_topk"]["beam5"])
     assert said(f"two-level top-k, beam 5 {_interval(lv['two_level_topk']['beam5'])}")

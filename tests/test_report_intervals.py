@@ -116,17 +116,17 @@ def test_diverse_strengths_against_beam10() -> None:
     assert said(f"from {interval(div.loc[0.2])} at 0.2 to {interval(div.loc[2.0])} at 2.0")
 
 
+def _rnn_searches(model: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """An RNN's beam 5 and GNMT beam 5 at alpha 0.6 and 1.0 against its greedy (test rows)."""
+    rows = paired_table(f"multi30k/multi30k_{model}_paired")
+    rows = rows[~rows.baseline].set_index("run")
+    names = ("search=beam", "search.alpha=0.6,search=beam_lp", "search.alpha=1.0,search=beam_lp")
+    beam, lp6, lp10 = (rows.loc[f"model={model},{name}"] for name in names)
+    return beam, lp6, lp10
+
+
 def test_the_grus_searches_against_its_greedy() -> None:
-    t = paired_table("multi30k/multi30k_gru_paired")
-    rows = t[~t.baseline].set_index("run")
-    beam, lp6, lp10 = (
-        rows.loc[f"model=gru,{name}"]
-        for name in (
-            "search=beam",
-            "search.alpha=0.6,search=beam_lp",
-            "search.alpha=1.0,search=beam_lp",
-        )
-    )
+    beam, lp6, lp10 = _rnn_searches("gru")
     for r in (beam, lp6):  # "not shown either way": the interval holds 0
         assert r.bleu_delta_low < 0 < r.bleu_delta_high
     assert said(f"Beam 5 {interval(beam)} and the GNMT penalty at alpha 0.6 {interval(lp6)}")
@@ -140,16 +140,7 @@ def test_the_grus_searches_against_its_greedy() -> None:
 
 
 def test_the_retrained_lstms_searches_against_its_greedy() -> None:
-    t = paired_table("multi30k/multi30k_lstm_paired")
-    rows = t[~t.baseline].set_index("run")
-    beam, lp6, lp10 = (
-        rows.loc[f"model=lstm,{name}"]
-        for name in (
-            "search=beam",
-            "search.alpha=0.6,search=beam_lp",
-            "search.alpha=1.0,search=beam_lp",
-        )
-    )
+    beam, lp6, lp10 = _rnn_searches("lstm")
     for r in (beam, lp6, lp10):  # "no search is shown to differ from greedy"
         assert r.bleu_delta_low < 0 < r.bleu_delta_high
     assert said(f"beam 5 {interval(beam)}, the GNMT penalty {interval(lp6)} at alpha 0.6")

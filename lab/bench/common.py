@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
 import os
 import platform
 import statistics
@@ -192,3 +193,12 @@ def environment(threads: int) -> dict[str, Any]:
         "torch_threads": threads,
         "device": "cpu",
     }
+
+
+def write_json(result: dict[str, Any], path: Path | None) -> None:
+    """A bench script's result as sorted, indented JSON: to ``path``, or stdout without one."""
+    text = json.dumps(result, indent=1, sort_keys=True) + "\n"
+    if path is None:
+        print(text, end="")
+    else:
+        path.write_text(text)

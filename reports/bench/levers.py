@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +41,7 @@ from lab.bench.common import (
     fixed_length,
     random_batch,
     round_times,
+    write_json,
 )
 from lab.bench.tried import TRIED_STEP, patched
 from lab.registry import SEARCHES
@@ -206,11 +206,7 @@ def main() -> None:
     command = "python reports/bench/levers.py" + (" --compile" if args.compile else "")
     out = {"environment": environment(1), "command": command}
     out |= measure(args.repeats, args.compile)
-    text = json.dumps(out, indent=1, sort_keys=True) + "\n"
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text, end="")
+    write_json(out, args.out)
 
 
 if __name__ == "__main__":

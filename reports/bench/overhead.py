@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,14 @@ import torch
 import lab.search.beam.beam_search as beam_search
 import lab.search.beam.finished as finished
 import lab.search.driver as driver
-from lab.bench.common import MODES, build_transformer, environment, fixed_length, random_batch
+from lab.bench.common import (
+    MODES,
+    build_transformer,
+    environment,
+    fixed_length,
+    random_batch,
+    write_json,
+)
 from lab.registry import SEARCHES
 
 PARTS: tuple[tuple[Any, str, str], ...] = (  # (owner, attribute, label)
@@ -85,11 +91,7 @@ def main() -> None:
     torch.set_num_threads(1)
     command = "python reports/bench/overhead.py"
     out = {"environment": environment(1), "command": command} | measure(args.repeats)
-    text = json.dumps(out, indent=1, sort_keys=True) + "\n"
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text, end="")
+    write_json(out, args.out)
 
 
 if __name__ == "__main__":
